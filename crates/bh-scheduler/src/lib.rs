@@ -1,1 +1,8 @@
-//! placeholder
+//! bh-scheduler: the orchestrator's brain: pure schedulers (snapshot, evaluation, clock in; Plan out), the
+//! evaluation broker, and the orchestrator service that applies plans and talks to nodes.
+
+pub mod clock;
+pub mod plan;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use plan::{ExecutionUpdate, NodeRejection, Plan, Scheduler, Snapshot};

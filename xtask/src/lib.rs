@@ -2,4 +2,5 @@
 //! end-to-end tests) and holds the sample workloads.
 
 pub mod cluster;
+pub mod images;
 pub mod samples;

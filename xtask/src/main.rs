@@ -165,11 +165,55 @@ fn bench(args: &[String]) -> Result<()> {
             samples.push(started.elapsed());
         }
         report("wasm submit-to-Completed", samples);
+        if xtask::images::docker_available() {
+            bench_docker(&client).await?;
+        } else {
+            println!("docker: the engine does not answer; docker benchmark skipped");
+        }
         anyhow::Ok(())
     });
     drop(cluster);
     let _ = std::fs::remove_dir_all(&data);
     result
+}
+
+/// Trivial docker job through bh against a bare `docker run --rm` of the same image, interleaved so both see
+/// the same machine state.
+async fn bench_docker(client: &bh_transport::Client) -> Result<()> {
+    const RUNS: usize = 30;
+    let image = xtask::images::ensure_busybox_image()?;
+    let job = serde_json::json!({
+        "Type": "batch",
+        "Count": 1,
+        "Tasks": [{
+            "Name": "main",
+            "Engine": {"Type": "docker", "Params": {"Image": image, "Parameters": ["true"]}}
+        }]
+    });
+    submit_and_wait(client, &job).await?;
+    let mut through_bh = Vec::with_capacity(RUNS);
+    let mut bare = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let status = tokio::process::Command::new("docker")
+            .args(["run", "--rm", "--network", "none", image, "true"])
+            .status()
+            .await?;
+        if !status.success() {
+            bail!("docker run --rm failed");
+        }
+        bare.push(started.elapsed());
+        let started = Instant::now();
+        submit_and_wait(client, &job).await?;
+        through_bh.push(started.elapsed());
+    }
+    let (bare_p50, _) = report("docker run --rm (bare)", bare);
+    let (bh_p50, _) = report("docker job submit-to-Completed (bh)", through_bh);
+    println!(
+        "docker overhead at p50: {:.1}ms",
+        (bh_p50.as_secs_f64() - bare_p50.as_secs_f64()) * 1e3
+    );
+    Ok(())
 }
 
 fn wasm_job_json(module: &[u8]) -> serde_json::Value {

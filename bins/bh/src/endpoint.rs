@@ -132,12 +132,23 @@ mod tests {
             ("BACALHAU_API_PORT", "3000"),
         ]);
         assert_eq!(
-            resolve(Some("flag-host"), Some(9), &env).unwrap().base_url(),
+            resolve(Some("flag-host"), Some(9), &env)
+                .unwrap()
+                .base_url(),
             "http://flag-host:9"
         );
-        assert_eq!(resolve(None, None, &env).unwrap().base_url(), "http://bh-host:2000");
-        let env = env_of(&[("BACALHAU_API_HOST", "b-host"), ("BACALHAU_API_PORT", "3000")]);
-        assert_eq!(resolve(None, None, &env).unwrap().base_url(), "http://b-host:3000");
+        assert_eq!(
+            resolve(None, None, &env).unwrap().base_url(),
+            "http://bh-host:2000"
+        );
+        let env = env_of(&[
+            ("BACALHAU_API_HOST", "b-host"),
+            ("BACALHAU_API_PORT", "3000"),
+        ]);
+        assert_eq!(
+            resolve(None, None, &env).unwrap().base_url(),
+            "http://b-host:3000"
+        );
     }
 
     #[test]

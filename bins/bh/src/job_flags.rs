@@ -56,7 +56,12 @@ pub struct JobFlags {
     #[arg(long, value_enum, default_value_t = Target::Any)]
     pub target: Target,
     /// Labels for the job, as key=value or key (repeatable, comma-separated).
-    #[arg(short = 'l', long = "labels", visible_alias = "label", value_delimiter = ',')]
+    #[arg(
+        short = 'l',
+        long = "labels",
+        visible_alias = "label",
+        value_delimiter = ','
+    )]
     pub labels: Vec<String>,
     /// Selector (label query) for the nodes this job may run on, e.g. 'region=eu,gpu>1'.
     #[arg(short = 's', long = "constraints", visible_alias = "selector")]
@@ -152,7 +157,11 @@ pub fn build_job(engine: SpecConfig, job: &JobFlags, task: &TaskFlags) -> FlagRe
         },
     };
     if count < 0 {
-        return Err(flag_error("--count", &count.to_string(), "must not be negative"));
+        return Err(flag_error(
+            "--count",
+            &count.to_string(),
+            "must not be negative",
+        ));
     }
     let mut constraints = match &job.constraints {
         Some(text) => bh_models::selector::parse_selector(text)
@@ -161,6 +170,9 @@ pub fn build_job(engine: SpecConfig, job: &JobFlags, task: &TaskFlags) -> FlagRe
     };
     // Sorted by key, as Kubernetes' selector parser (and so Bacalhau) returns them.
     constraints.sort_by(|a, b| a.key.cmp(&b.key));
+    for constraint in &mut constraints {
+        constraint.values.sort();
+    }
 
     let task = Task {
         name: non_empty("--task-name", &task.task_name)?,
@@ -240,13 +252,30 @@ pub fn submission_value(job: &Job) -> Value {
         if map.get("Name").and_then(Value::as_str) == Some("") {
             map.remove("Name");
         }
+        if let Some(Value::Array(tasks)) = map.get_mut("Tasks") {
+            for task in tasks.iter_mut().filter_map(Value::as_object_mut) {
+                // Empty sections are noise in a spec a user reads and edits.
+                task.retain(|key, v| match key.as_str() {
+                    "Publisher" => {
+                        v.get("Type").and_then(Value::as_str) != Some("")
+                            || v.get("Params").is_some()
+                    }
+                    "Resources" | "Timeouts" | "Network" => {
+                        v.as_object().is_none_or(|o| !o.is_empty())
+                    }
+                    _ => true,
+                });
+            }
+        }
     }
     value
 }
 
 fn non_empty(flag: &str, value: &str) -> FlagResult<String> {
     if value.trim().is_empty() {
-        Err(FlagError(format!("invalid value for {flag}: must not be empty")))
+        Err(FlagError(format!(
+            "invalid value for {flag}: must not be empty"
+        )))
     } else {
         Ok(value.to_string())
     }
@@ -342,7 +371,11 @@ pub fn parse_result_path(value: &str) -> FlagResult<ResultPath> {
         None => ("", ""),
     };
     if name.is_empty() || path.is_empty() {
-        return Err(flag_error("--output", value, "expected NAME:PATH, e.g. outputs:/outputs"));
+        return Err(flag_error(
+            "--output",
+            value,
+            "expected NAME:PATH, e.g. outputs:/outputs",
+        ));
     }
     if !path.starts_with('/') {
         return Err(flag_error("--output", value, "the path must be absolute"));
@@ -415,7 +448,9 @@ pub fn parse_input(value: &str, default_target: &str) -> FlagResult<InputSource>
             }
         }
     }
-    let source = source.trim_matches(|c| c == ' ' || c == '\'' || c == '"').to_string();
+    let source = source
+        .trim_matches(|c| c == ' ' || c == '\'' || c == '"')
+        .to_string();
     if source.is_empty() {
         return Err(flag_error("--input", value, "no source URI"));
     }
@@ -465,9 +500,10 @@ fn split_uri_destination(field: &str) -> (String, Option<String>) {
 
 /// The storage spec for a source URI with its options.
 fn storage_spec(uri: &str, options: &[(String, String)]) -> Result<SpecConfig, String> {
-    let (scheme, rest) = uri
-        .split_once("://")
-        .ok_or_else(|| "expected a URI such as ipfs://CID, https://..., s3://bucket/key or file:///path".to_string())?;
+    let (scheme, rest) = uri.split_once("://").ok_or_else(|| {
+        "expected a URI such as ipfs://CID, https://..., s3://bucket/key or file:///path"
+            .to_string()
+    })?;
     let no_options = |kind: &str| -> Result<(), String> {
         match options.first() {
             Some((k, _)) => Err(format!("unknown option '{k}' for {kind} storage")),
@@ -590,7 +626,9 @@ pub fn parse_publisher(value: &str) -> FlagResult<SpecConfig> {
     let bad = |why: String| flag_error("--publisher", value, why);
     let only = |kind: &str| -> FlagResult<()> {
         match options.keys().next() {
-            Some(k) => Err(bad(format!("unknown option '{k}' for the {kind} publisher"))),
+            Some(k) => Err(bad(format!(
+                "unknown option '{k}' for the {kind} publisher"
+            ))),
             None => Ok(()),
         }
     };
@@ -629,7 +667,9 @@ pub fn parse_publisher(value: &str) -> FlagResult<SpecConfig> {
                     "region" => spec = spec.with_param("Region", v.as_str()),
                     "endpoint" => spec = spec.with_param("Endpoint", v.as_str()),
                     other => {
-                        return Err(bad(format!("unknown option '{other}' for the s3 publisher")))
+                        return Err(bad(format!(
+                            "unknown option '{other}' for the s3 publisher"
+                        )))
                     }
                 }
             }
@@ -655,7 +695,10 @@ mod tests {
         let i = parse_input("ipfs://QmCID:/data", "/inputs").unwrap();
         assert_eq!(i.target, "/data");
         let i = parse_input("https://example.com:8080/a.txt", "/inputs").unwrap();
-        assert_eq!(i.source.param_str("URL"), Some("https://example.com:8080/a.txt"));
+        assert_eq!(
+            i.source.param_str("URL"),
+            Some("https://example.com:8080/a.txt")
+        );
         assert_eq!(i.target, "/inputs");
         let i = parse_input("https://example.com/q?x=1:/in", "/inputs").unwrap();
         assert_eq!(i.source.param_str("URL"), Some("https://example.com/q?x=1"));
@@ -669,7 +712,13 @@ mod tests {
 
     #[test]
     fn input_errors_name_the_flag() {
-        for bad in ["foo://x", "notauri", "ipfs://", "s3://b/k,opt=bogus=1", "ipfs://x,weird"] {
+        for bad in [
+            "foo://x",
+            "notauri",
+            "ipfs://",
+            "s3://b/k,opt=bogus=1",
+            "ipfs://x,weird",
+        ] {
             let err = parse_input(bad, "/inputs").unwrap_err();
             assert!(err.0.contains("--input"), "{bad}: {err}");
         }

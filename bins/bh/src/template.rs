@@ -29,9 +29,7 @@ pub fn template_vars(
             None
         } else {
             Some(regex::Regex::new(pattern).map_err(|e| {
-                TemplateError(format!(
-                    "invalid --template-envs pattern '{pattern}': {e}"
-                ))
+                TemplateError(format!("invalid --template-envs pattern '{pattern}': {e}"))
             })?)
         };
         for (name, value) in env {
@@ -64,7 +62,10 @@ pub fn render(text: &str, vars: &BTreeMap<String, String>) -> Result<String, Tem
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
-        let line = text[..text.len() - rest.len() + start].matches('\n').count() + 1;
+        let line = text[..text.len() - rest.len() + start]
+            .matches('\n')
+            .count()
+            + 1;
         let mut before = &rest[..start];
         let after_open = &rest[start + 2..];
         let end = after_open
@@ -86,11 +87,7 @@ pub fn render(text: &str, vars: &BTreeMap<String, String>) -> Result<String, Tem
         if action.starts_with("/*") && action.ends_with("*/") {
             // A comment renders as nothing.
         } else if let Some(name) = action.strip_prefix('.') {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_')
-            {
+            if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
                 return Err(TemplateError(format!(
                     "template: line {line}: unsupported action {{{{{action}}}}}: only {{{{.name}}}} placeholders are supported"
                 )));

@@ -129,10 +129,7 @@ pub fn parse_rocm_smi(json: &str) -> Result<Vec<Gpu>, String> {
         .ok_or_else(|| "rocm-smi output is not a JSON object".to_string())?;
     let mut found: Vec<(u64, Gpu)> = Vec::new();
     for (key, card) in cards {
-        let Some(number) = key
-            .strip_prefix("card")
-            .and_then(|n| n.parse::<u64>().ok())
-        else {
+        let Some(number) = key.strip_prefix("card").and_then(|n| n.parse::<u64>().ok()) else {
             // rocm-smi adds entries such as "system"; only cards are GPUs.
             continue;
         };
@@ -361,7 +358,12 @@ mod tests {
     fn detect_combines_probes_renumbers_and_skips_failures() {
         let nvidia = FakeProbe(Ok(vec![gpu(0, "NVIDIA H200", VENDOR_NVIDIA, 143771)]));
         let broken = FakeProbe(Err("rocm-smi exited with 1".into()));
-        let intel = FakeProbe(Ok(vec![gpu(0, "Data Center GPU Max 1550", VENDOR_INTEL, 0)]));
+        let intel = FakeProbe(Ok(vec![gpu(
+            0,
+            "Data Center GPU Max 1550",
+            VENDOR_INTEL,
+            0,
+        )]));
         let gpus = detect_gpus_with(&[&nvidia, &broken, &intel]);
         assert_eq!(gpus.len(), 2);
         assert_eq!(gpus[1].index, 1);

@@ -139,9 +139,9 @@ impl MockExecutor {
             })?;
         }
         if let Some(value) = engine.param("Files") {
-            let files = value.as_object().ok_or_else(|| {
-                ExecutorError::InvalidSpec("Files must be an object".to_string())
-            })?;
+            let files = value
+                .as_object()
+                .ok_or_else(|| ExecutorError::InvalidSpec("Files must be an object".to_string()))?;
             for (name, content) in files {
                 let content = content.as_str().ok_or_else(|| {
                     ExecutorError::InvalidSpec(format!("Files.{name} must be a string"))

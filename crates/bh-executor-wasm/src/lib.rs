@@ -105,10 +105,15 @@ impl WasmExecutor {
 
     fn plan(&self, request: &ExecutionRequest) -> Result<RunPlan, ExecutorError> {
         let params = WasmParams::parse(&request.engine)?;
-        let entry_module = module_path(&request.inputs, &params.entry_module.target, "EntryModule")?;
+        let entry_module =
+            module_path(&request.inputs, &params.entry_module.target, "EntryModule")?;
         let mut import_modules = Vec::new();
         for (i, source) in params.import_modules.iter().enumerate() {
-            let path = module_path(&request.inputs, &source.target, &format!("ImportModules[{i}]"))?;
+            let path = module_path(
+                &request.inputs,
+                &source.target,
+                &format!("ImportModules[{i}]"),
+            )?;
             let fallback = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -143,7 +148,9 @@ impl WasmExecutor {
 /// The host file of the module mounted at `target`.
 fn module_path(inputs: &[Mount], target: &str, field: &str) -> Result<PathBuf, ExecutorError> {
     if target.is_empty() {
-        return Err(ExecutorError::InvalidSpec(format!("{field}.Target is empty")));
+        return Err(ExecutorError::InvalidSpec(format!(
+            "{field}.Target is empty"
+        )));
     }
     let mount = inputs
         .iter()
@@ -199,9 +206,15 @@ fn preopens(request: &ExecutionRequest) -> Result<Vec<Preopen>, ExecutorError> {
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| "/".to_string());
         let file_name = target.file_name().ok_or_else(|| {
-            ExecutorError::Engine(format!("input mounted at {} has no file name", mount.target))
+            ExecutorError::Engine(format!(
+                "input mounted at {} has no file name",
+                mount.target
+            ))
         })?;
-        let folder = match file_groups.iter().find(|(parent, _)| *parent == guest_parent) {
+        let folder = match file_groups
+            .iter()
+            .find(|(parent, _)| *parent == guest_parent)
+        {
             Some((_, folder)) => folder.clone(),
             None => {
                 let folder = request

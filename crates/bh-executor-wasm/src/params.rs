@@ -25,7 +25,10 @@ fn invalid(message: impl Into<String>) -> ExecutorError {
 }
 
 /// Reads an InputSource given as JSON, naming `field` when it is malformed.
-fn parse_input_source(value: &serde_json::Value, field: &str) -> Result<InputSource, ExecutorError> {
+fn parse_input_source(
+    value: &serde_json::Value,
+    field: &str,
+) -> Result<InputSource, ExecutorError> {
     if !value.is_object() {
         return Err(invalid(format!(
             "{field} must be an InputSource object with Source and Target"

@@ -242,11 +242,15 @@ fn instantiate_and_call(
         linker.instance(&mut *store, name, instance)?;
     }
     let instance = linker.instantiate(&mut *store, entry)?;
-    let func = instance
-        .get_func(&mut *store, entrypoint)
-        .ok_or_else(|| wasmtime::Error::msg(format!("entrypoint {entrypoint:?} is not exported by the EntryModule")))?;
-    let typed = func
-        .typed::<(), ()>(&*store)
-        .map_err(|_| wasmtime::Error::msg(format!("entrypoint {entrypoint:?} must take no parameters and return nothing")))?;
+    let func = instance.get_func(&mut *store, entrypoint).ok_or_else(|| {
+        wasmtime::Error::msg(format!(
+            "entrypoint {entrypoint:?} is not exported by the EntryModule"
+        ))
+    })?;
+    let typed = func.typed::<(), ()>(&*store).map_err(|_| {
+        wasmtime::Error::msg(format!(
+            "entrypoint {entrypoint:?} must take no parameters and return nothing"
+        ))
+    })?;
     typed.call(&mut *store, ())
 }

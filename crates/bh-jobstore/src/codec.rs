@@ -115,8 +115,6 @@ pub(crate) enum JobOrder {
 }
 
 impl JobOrder {
-    pub(crate) const ALL: [JobOrder; 3] = [JobOrder::Created, JobOrder::Modified, JobOrder::Id];
-
     /// Parses `order_by` (empty: by creation time).
     pub(crate) fn parse(order_by: &str) -> StoreResult<Self> {
         match order_by.to_ascii_lowercase().as_str() {

@@ -132,19 +132,6 @@ impl SledJobStore {
         Ok(Self { db, trees, changes })
     }
 
-    /// Writes raw bytes under a key of a tree, bypassing the codec (to test reading damaged records).
-    #[doc(hidden)]
-    pub fn put_raw_for_test(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        let index = TREE_NAMES
-            .iter()
-            .position(|name| *name == tree)
-            .ok_or_else(|| bh_models::Error::invalid(format!("tree: unknown tree {tree:?}")))?;
-        self.trees[index]
-            .insert(key, value)
-            .map_err(StoreError::from)?;
-        Ok(())
-    }
-
     fn read<T: DeserializeOwned>(
         &self,
         tree: usize,
@@ -328,7 +315,7 @@ impl SledJobStore {
         let prefix = prefix_of(job_id);
         let start = compound_key(job_id, &[&after.saturating_add(1).to_be_bytes()]);
         let limit = query.limit as usize;
-        let mut events = Vec::new();
+        let mut events: Vec<JobHistory> = Vec::new();
         let mut next_token = String::new();
         for entry in self.trees[HISTORY].range(start..prefix_end(&prefix)) {
             let (key, bytes) = entry?;
@@ -338,7 +325,7 @@ impl SledJobStore {
             }
             if limit > 0 && events.len() == limit {
                 if let Some(last) = events.last() {
-                    next_token = history_token(last_seq(last));
+                    next_token = history_token(last.seq_num);
                 }
                 break;
             }
@@ -349,19 +336,15 @@ impl SledJobStore {
 
     fn apply(&self, txn: &Txn) -> StoreResult<(CommitResult, Vec<Change>)> {
         let tree_refs: Vec<&sled::Tree> = self.trees.iter().collect();
-        let outcome = tree_refs.as_slice().transaction(|views| {
-            apply_in_transaction(views, txn).map_err(ConflictableTransactionError::Abort)
-        });
+        let outcome = tree_refs
+            .as_slice()
+            .transaction(|views| apply_in_transaction(views, txn));
         match outcome {
             Ok(result) => Ok(result),
             Err(TransactionError::Abort(err)) => Err(err),
             Err(TransactionError::Storage(err)) => Err(StoreError::Storage(err)),
         }
     }
-}
-
-fn last_seq(event: &JobHistory) -> u64 {
-    event.seq_num
 }
 
 fn index_tree(order: JobOrder) -> usize {
@@ -426,7 +409,15 @@ fn history_matches(event: &JobHistory, query: &HistoryQuery) -> bool {
         && query.job_version.is_none_or(|v| event.job_version == v)
 }
 
-type TxResult<T> = std::result::Result<T, StoreError>;
+/// Errors inside a transaction closure: sled's own conflicts (which make sled retry the closure) or
+/// an abort carrying the store error.
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+impl From<StoreError> for ConflictableTransactionError<StoreError> {
+    fn from(err: StoreError) -> Self {
+        ConflictableTransactionError::Abort(err)
+    }
+}
 
 /// Reads and decodes a record inside a transaction.
 fn tx_read<T: DeserializeOwned>(
@@ -434,19 +425,9 @@ fn tx_read<T: DeserializeOwned>(
     what: &'static str,
     id: &str,
 ) -> TxResult<Option<T>> {
-    match view.get(id.as_bytes()).map_err(unabortable)? {
-        Some(bytes) => decode(what, id, &bytes).map(Some),
+    match view.get(id.as_bytes())? {
+        Some(bytes) => Ok(Some(decode(what, id, &bytes)?)),
         None => Ok(None),
-    }
-}
-
-/// Turns a storage failure inside a transaction into the store error (sled retries conflicts itself).
-fn unabortable(err: sled::transaction::UnabortableTransactionError) -> StoreError {
-    match err {
-        sled::transaction::UnabortableTransactionError::Storage(e) => StoreError::Storage(e),
-        sled::transaction::UnabortableTransactionError::Conflict => {
-            StoreError::Conflict("concurrent transaction conflict".to_string())
-        }
     }
 }
 
@@ -455,13 +436,12 @@ fn tx_insert(
     key: impl AsRef<[u8]>,
     value: impl AsRef<[u8]>,
 ) -> TxResult<()> {
-    view.insert(key.as_ref(), value.as_ref())
-        .map_err(unabortable)?;
+    view.insert(key.as_ref(), value.as_ref())?;
     Ok(())
 }
 
 fn tx_remove(view: &TransactionalTree, key: impl AsRef<[u8]>) -> TxResult<()> {
-    view.remove(key.as_ref()).map_err(unabortable)?;
+    view.remove(key.as_ref())?;
     Ok(())
 }
 
@@ -471,7 +451,7 @@ fn check_revision(
     id: &str,
     expected: Option<u64>,
     stored: Option<u64>,
-) -> TxResult<()> {
+) -> StoreResult<()> {
     match (expected, stored) {
         (None, None) => Ok(()),
         (Some(e), Some(s)) if e == s => Ok(()),
@@ -560,14 +540,15 @@ fn apply_in_transaction(
         )?;
 
         let name_key = compound_key(&job.namespace, &[job.name.as_bytes()]);
-        if let Some(owner) = views[JOBS_BY_NAME].get(&name_key).map_err(unabortable)? {
+        if let Some(owner) = views[JOBS_BY_NAME].get(&name_key)? {
             if owner.as_ref() != job.id.as_bytes() {
                 return Err(StoreError::Conflict(format!(
                     "job name {:?} in namespace {} is already used by job {}",
                     job.name,
                     job.namespace,
                     String::from_utf8_lossy(&owner)
-                )));
+                ))
+                .into());
             }
         }
 
@@ -734,7 +715,7 @@ fn apply_in_transaction(
     }
 
     if !txn.history.is_empty() {
-        let mut seq = match views[META].get(META_HISTORY_SEQ).map_err(unabortable)? {
+        let mut seq = match views[META].get(META_HISTORY_SEQ)? {
             Some(bytes) => {
                 let raw: [u8; 8] = bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
                     what: "history sequence",

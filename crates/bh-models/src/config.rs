@@ -223,7 +223,10 @@ impl NodeConfig {
     /// Builds the configuration from defaults, then an optional file's text, then `-c Key.Path=value`
     /// overrides, each layer over the one before. Keys are matched case-insensitively; an unknown key or a
     /// value of the wrong type is an error naming it.
-    pub fn from_sources(file: Option<(&str, ConfigFormat)>, overrides: &[String]) -> crate::Result<Self> {
+    pub fn from_sources(
+        file: Option<(&str, ConfigFormat)>,
+        overrides: &[String],
+    ) -> crate::Result<Self> {
         use figment::providers::{Format, Serialized};
         use figment::Figment;
 
@@ -275,7 +278,10 @@ mod tests {
         let yaml = "api:\n  port: 8000\ncompute:\n  orchestrators: [\"10.0.0.1:4222\"]\nlabels:\n  Zone: eu\n";
         let cfg = NodeConfig::from_sources(
             Some((yaml, ConfigFormat::Yaml)),
-            &["API.Host=127.0.0.1".to_string(), "Compute.AllocatedCapacity.CPU=2".to_string()],
+            &[
+                "API.Host=127.0.0.1".to_string(),
+                "Compute.AllocatedCapacity.CPU=2".to_string(),
+            ],
         )
         .unwrap();
         assert_eq!(cfg.api.port, 8000);
@@ -289,8 +295,13 @@ mod tests {
     #[test]
     fn wrong_type_and_unknown_key_are_errors() {
         let err = NodeConfig::from_sources(None, &["API.Port=notaport".to_string()]).unwrap_err();
-        assert!(err.message.contains("Port") || err.message.contains("port"), "{}", err.message);
-        let err = NodeConfig::from_sources(Some(("Bogus: 1", ConfigFormat::Yaml)), &[]).unwrap_err();
+        assert!(
+            err.message.contains("Port") || err.message.contains("port"),
+            "{}",
+            err.message
+        );
+        let err =
+            NodeConfig::from_sources(Some(("Bogus: 1", ConfigFormat::Yaml)), &[]).unwrap_err();
         assert!(err.message.contains("Bogus"), "{}", err.message);
     }
 }

@@ -18,12 +18,19 @@ fn canonicalize_at(input: Value, template: &Value, path: &str) -> Result<Value> 
         (Value::Object(map), Value::Object(tmpl)) if !tmpl.is_empty() => {
             let mut out = Map::new();
             for (key, value) in map {
-                let Some((canonical, child)) = tmpl.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)) else {
+                let Some((canonical, child)) =
+                    tmpl.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key))
+                else {
                     let full = join(path, &key);
-                    return Err(Error::invalid(format!("unknown configuration key '{full}'")));
+                    return Err(Error::invalid(format!(
+                        "unknown configuration key '{full}'"
+                    )));
                 };
                 let child_path = join(path, canonical);
-                out.insert(canonical.clone(), canonicalize_at(value, child, &child_path)?);
+                out.insert(
+                    canonical.clone(),
+                    canonicalize_at(value, child, &child_path)?,
+                );
             }
             Ok(Value::Object(out))
         }
@@ -44,7 +51,9 @@ fn join(path: &str, key: &str) -> String {
 /// a key whose template value is a list becomes a list of strings.
 pub fn parse_override(assignment: &str, template: &Value) -> Result<Value> {
     let (path, raw) = assignment.split_once('=').ok_or_else(|| {
-        Error::invalid(format!("invalid -c value '{assignment}': expected Key.Path=value"))
+        Error::invalid(format!(
+            "invalid -c value '{assignment}': expected Key.Path=value"
+        ))
     })?;
     let parts: Vec<&str> = path.trim().split('.').map(str::trim).collect();
     if parts.iter().any(|p| p.is_empty()) {
@@ -92,7 +101,11 @@ mod tests {
 
     #[test]
     fn keys_are_canonicalised_case_insensitively_and_free_maps_keep_keys() {
-        let got = canonicalize(json!({"api": {"port": 9}, "labels": {"Zone": "EU"}}), &template()).unwrap();
+        let got = canonicalize(
+            json!({"api": {"port": 9}, "labels": {"Zone": "EU"}}),
+            &template(),
+        )
+        .unwrap();
         assert_eq!(got, json!({"API": {"Port": 9}, "Labels": {"Zone": "EU"}}));
     }
 
@@ -105,8 +118,14 @@ mod tests {
     #[test]
     fn overrides_take_types_from_the_template() {
         let t = template();
-        assert_eq!(parse_override("api.port=4321", &t).unwrap(), json!({"API": {"Port": 4321}}));
-        assert_eq!(parse_override("API.Host=127.0.0.1", &t).unwrap(), json!({"API": {"Host": "127.0.0.1"}}));
+        assert_eq!(
+            parse_override("api.port=4321", &t).unwrap(),
+            json!({"API": {"Port": 4321}})
+        );
+        assert_eq!(
+            parse_override("API.Host=127.0.0.1", &t).unwrap(),
+            json!({"API": {"Host": "127.0.0.1"}})
+        );
         assert_eq!(
             parse_override("Compute.Orchestrators=h:1,h:2", &t).unwrap(),
             json!({"Compute": {"Orchestrators": ["h:1", "h:2"]}})

@@ -62,11 +62,7 @@ where
         many => Err(crate::Error::invalid(format!(
             "'{query}' is ambiguous: it matches {} IDs ({})",
             many.len(),
-            many.iter()
-                .take(5)
-                .copied()
-                .collect::<Vec<_>>()
-                .join(", ")
+            many.iter().take(5).copied().collect::<Vec<_>>().join(", ")
         ))),
     }
 }

@@ -216,7 +216,9 @@ mod tests {
         assert_eq!(parse_cpu("2").unwrap(), 2.0);
         assert_eq!(parse_cpu(" 1.5 ").unwrap(), 1.5);
         assert_eq!(parse_cpu("500m").unwrap(), 0.5);
-        for bad in ["", "lots", "-1", "1e3", "m", "1..2", "2 cores", "NaN", "inf"] {
+        for bad in [
+            "", "lots", "-1", "1e3", "m", "1..2", "2 cores", "NaN", "inf",
+        ] {
             assert!(parse_cpu(bad).is_err(), "{bad} should not parse");
         }
         assert!(parse_cpu("lots").unwrap_err().message.contains("'lots'"));
@@ -290,7 +292,10 @@ mod tests {
         assert_eq!(resources.disk, 0);
         assert_eq!(resources.gpu, 1);
         assert_eq!(resources.to_config().memory, "1.0 GB");
-        assert_eq!(parse_bytes(&resources.to_config().memory).unwrap(), 1_000_000_000);
+        assert_eq!(
+            parse_bytes(&resources.to_config().memory).unwrap(),
+            1_000_000_000
+        );
         assert!(ResourcesConfig::default().to_resources().unwrap().is_zero());
 
         let bad = ResourcesConfig {

@@ -180,9 +180,10 @@ fn check_key(key: &str) -> std::result::Result<(), String> {
 }
 
 fn check_value(value: &str) -> std::result::Result<(), String> {
-    if let Some(bad) = value.chars().find(|c| {
-        c.is_whitespace() || matches!(c, ',' | '(' | ')' | '=' | '!' | '<' | '>')
-    }) {
+    if let Some(bad) = value
+        .chars()
+        .find(|c| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '=' | '!' | '<' | '>'))
+    {
         return Err(format!("value '{value}' contains '{bad}'"));
     }
     Ok(())
@@ -236,7 +237,10 @@ impl Constraint {
             Some(OP_DOES_NOT_EXIST) => value.is_none(),
             Some(op @ (OP_GREATER_THAN | OP_LESS_THAN)) => {
                 let have = value.and_then(|v| v.trim().parse::<i64>().ok());
-                let want = self.values.first().and_then(|v| v.trim().parse::<i64>().ok());
+                let want = self
+                    .values
+                    .first()
+                    .and_then(|v| v.trim().parse::<i64>().ok());
                 match (have, want) {
                     (Some(have), Some(want)) if op == OP_GREATER_THAN => have > want,
                     (Some(have), Some(want)) => have < want,
@@ -263,14 +267,16 @@ pub fn explain_mismatch(
         return None;
     }
     let key = &constraint.key;
-    Some(match (canonical_operator(&constraint.operator), labels.get(key)) {
-        (None, _) => format!("unknown selector operator '{}'", constraint.operator),
-        (Some(OP_DOES_NOT_EXIST), Some(v)) => {
-            format!("label {key}={v} is set but the selector requires {constraint}")
-        }
-        (Some(_), None) => format!("label {key} is not set (required by {constraint})"),
-        (Some(_), Some(v)) => format!("label {key}={v} does not match {constraint}"),
-    })
+    Some(
+        match (canonical_operator(&constraint.operator), labels.get(key)) {
+            (None, _) => format!("unknown selector operator '{}'", constraint.operator),
+            (Some(OP_DOES_NOT_EXIST), Some(v)) => {
+                format!("label {key}={v} is set but the selector requires {constraint}")
+            }
+            (Some(_), None) => format!("label {key} is not set (required by {constraint})"),
+            (Some(_), Some(v)) => format!("label {key}={v} does not match {constraint}"),
+        },
+    )
 }
 
 /// Writes a constraint in selector syntax: `region=us`, `env in (x,y)`, `has`, `!gone`, `gpu>2`.

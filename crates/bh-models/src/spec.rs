@@ -28,6 +28,8 @@ enum Shape {
     Str,
     /// An integer.
     Int,
+    /// A non-negative integer.
+    UInt,
     /// A list of strings; a single scalar is accepted as a one-element list.
     StringList,
     /// A list of anything.
@@ -46,10 +48,7 @@ const fn field(key: &'static str, shape: Shape) -> Field {
     Field { key, shape }
 }
 
-const SPEC_CONFIG: &[Field] = &[
-    field("Type", Shape::Str),
-    field("Params", Shape::FreeMap),
-];
+const SPEC_CONFIG: &[Field] = &[field("Type", Shape::Str), field("Params", Shape::FreeMap)];
 
 const INPUT_SOURCE: &[Field] = &[
     field("Source", Shape::Struct(SPEC_CONFIG)),
@@ -129,8 +128,8 @@ const JOB_ALL_FIELDS: &[Field] = &[
     field("Tasks", Shape::StructList(TASK)),
     field("ID", Shape::Str),
     field("State", Shape::Struct(JOB_STATE)),
-    field("Version", Shape::Int),
-    field("Revision", Shape::Int),
+    field("Version", Shape::UInt),
+    field("Revision", Shape::UInt),
     field("CreateTime", Shape::Int),
     field("ModifyTime", Shape::Int),
 ];
@@ -174,7 +173,10 @@ pub fn parse_job(input: &str) -> Result<Job> {
         let lower = key.to_ascii_lowercase();
         if SERVER_SET_KEYS.contains(&lower.as_str()) {
             problems.push(format!("field: '{key}' in 'Job' is not allowed"));
-        } else if !JOB_USER_FIELDS.iter().any(|f| f.key.eq_ignore_ascii_case(key)) {
+        } else if !JOB_USER_FIELDS
+            .iter()
+            .any(|f| f.key.eq_ignore_ascii_case(key))
+        {
             problems.push(format!("unknown field '{key}'"));
         }
     }
@@ -318,6 +320,14 @@ fn describe(value: &Value) -> &'static str {
     }
 }
 
+/// Like [`describe`], but shows numbers themselves.
+fn describe_number(value: &Value) -> String {
+    match value {
+        Value::Number(n) => n.to_string(),
+        other => describe(other).to_string(),
+    }
+}
+
 /// Rewrites an object's keys to the canonical spelling of `fields`, checking each value against its
 /// shape; unknown keys are dropped. Later duplicates (differing only in case) win, as in Go.
 fn canonicalise_struct(
@@ -410,6 +420,16 @@ fn canonicalise_value(
             Ok(text) => Some(Value::String(text)),
             Err(other) => wrong("a string", &other),
         },
+        Shape::UInt => match value.as_u64() {
+            Some(n) => Some(Value::from(n)),
+            None => {
+                problems.push(format!(
+                    "{path}: expected a non-negative integer, found {}",
+                    describe_number(&value)
+                ));
+                None
+            }
+        },
         Shape::Int => match &value {
             Value::Number(n) => {
                 let integer = n.as_i64().or_else(|| {
@@ -485,7 +505,10 @@ mod tests {
         let task = &job.tasks[0];
         assert_eq!(task.engine.config_type, "docker");
         assert_eq!(task.engine.param_str("Image"), Some("ubuntu"));
-        assert!(task.engine.params.contains_key("image"), "Params keep their keys");
+        assert!(
+            task.engine.params.contains_key("image"),
+            "Params keep their keys"
+        );
         assert_eq!(task.input_sources[0].source.config_type, "s3");
         assert_eq!(task.input_sources[0].target, "/in");
         assert_eq!(task.result_paths[0].path, "/out");
@@ -521,19 +544,37 @@ mod tests {
     #[test]
     fn type_errors_name_the_field() {
         let err = parse_job("type: batch\ncount: many").unwrap_err();
-        assert!(err.message.starts_with("Count: expected an integer"), "{}", err.message);
-        let err = parse_job("type: batch\ncount: 1.5").unwrap_err();
-        assert!(err.message.starts_with("Count: expected an integer"), "{}", err.message);
-        let err = parse_job("type: batch\ntasks:\n  - resources:\n      cpu: [1, 2]\n").unwrap_err();
         assert!(
-            err.message.starts_with("Tasks[0].Resources.CPU: invalid type"),
+            err.message.starts_with("Count: expected an integer"),
+            "{}",
+            err.message
+        );
+        let err = parse_job("type: batch\ncount: 1.5").unwrap_err();
+        assert!(
+            err.message.starts_with("Count: expected an integer"),
+            "{}",
+            err.message
+        );
+        let err =
+            parse_job("type: batch\ntasks:\n  - resources:\n      cpu: [1, 2]\n").unwrap_err();
+        assert!(
+            err.message
+                .starts_with("Tasks[0].Resources.CPU: invalid type"),
             "{}",
             err.message
         );
         let err = parse_job("type: batch\ntasks: {name: x}").unwrap_err();
-        assert!(err.message.starts_with("Tasks: invalid type"), "{}", err.message);
+        assert!(
+            err.message.starts_with("Tasks: invalid type"),
+            "{}",
+            err.message
+        );
         let err = parse_job("type: batch\nmeta: {a: [1]}").unwrap_err();
-        assert!(err.message.starts_with("Meta.a: invalid type"), "{}", err.message);
+        assert!(
+            err.message.starts_with("Meta.a: invalid type"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -562,6 +603,11 @@ mod tests {
         assert_eq!(job.version, 2);
         assert_eq!(job.state.state_type, crate::state::JobStateType::Running);
         assert!(job_from_value(serde_json::json!("x")).is_err());
+        let err = job_from_value(serde_json::json!({"Type": "batch", "version": -1})).unwrap_err();
+        assert_eq!(
+            err.message,
+            "Version: expected a non-negative integer, found -1"
+        );
     }
 
     #[test]
@@ -569,7 +615,10 @@ mod tests {
         let big = format!("type: batch\nname: {}\n", "x".repeat(MAX_SPEC_BYTES));
         assert!(parse_job(&big).unwrap_err().message.contains("too large"));
         assert_eq!(parse_job("").unwrap_err().message, "job spec is empty");
-        assert_eq!(parse_job("# nothing\n").unwrap_err().message, "job spec is empty");
+        assert_eq!(
+            parse_job("# nothing\n").unwrap_err().message,
+            "job spec is empty"
+        );
         assert!(parse_job("- a\n- b\n").is_err());
     }
 }

@@ -226,6 +226,37 @@ impl ExecutionStateType {
     pub fn is_executing(self) -> bool {
         matches!(self, Self::BidAccepted | Self::Running | Self::Publishing)
     }
+
+    /// Whether an execution may move from `self` to `next` (see WIRE-FACTS section 2): forward along
+    /// New, AskForBid, AskForBidAccepted, BidAccepted, Running, Publishing, Completed (steps may be
+    /// skipped, as a report can overtake another); rejections only at the bid stage; Failed and
+    /// Cancelled from any non-terminal state; nothing out of a terminal state.
+    pub fn can_transition_to(self, next: ExecutionStateType) -> bool {
+        use ExecutionStateType::*;
+        if self == next {
+            return true;
+        }
+        if self.is_terminal() || next == Undefined {
+            return false;
+        }
+        let stage = |s: ExecutionStateType| match s {
+            Undefined => 0,
+            New => 1,
+            AskForBid => 2,
+            AskForBidAccepted | AskForBidRejected => 3,
+            BidAccepted | BidRejected => 4,
+            Running => 5,
+            Publishing => 6,
+            Completed | Failed | Cancelled => 7,
+        };
+        match next {
+            Failed | Cancelled => true,
+            AskForBidRejected => stage(self) < stage(AskForBidAccepted),
+            BidRejected => stage(self) < stage(BidAccepted),
+            Completed => stage(self) >= stage(BidAccepted),
+            _ => stage(next) > stage(self),
+        }
+    }
 }
 
 int_enum!(
@@ -236,3 +267,155 @@ int_enum!(
         Stopped = 2,
     }
 );
+
+impl ExecutionDesiredStateType {
+    /// Whether the scheduler may move an execution's desired state from `self` to `next`:
+    /// Pending to Running or Stopped, Running to Stopped; Stopped is final.
+    pub fn can_transition_to(self, next: ExecutionDesiredStateType) -> bool {
+        use ExecutionDesiredStateType::*;
+        matches!(
+            (self, next),
+            (Pending, _) | (Running, Running | Stopped) | (Stopped, Stopped)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_state_transitions() {
+        use JobStateType::*;
+        let allowed = [
+            (Undefined, Pending),
+            (Pending, Queued),
+            (Pending, Running),
+            (Queued, Running),
+            (Running, Queued),
+            (Running, Completed),
+            (Queued, Failed),
+            (Running, Failed),
+            (Running, Stopped),
+            (Failed, Stopped),
+            (Completed, Pending),
+            (Stopped, Pending),
+            (Stopped, Stopped),
+        ];
+        for (from, to) in allowed {
+            assert!(
+                from.can_transition_to(to),
+                "{from} -> {to} should be allowed"
+            );
+        }
+        let refused = [
+            (Completed, Stopped),
+            (Completed, Running),
+            (Failed, Running),
+            (Stopped, Running),
+            (Stopped, Completed),
+            (Completed, Failed),
+            (Queued, Undefined),
+        ];
+        for (from, to) in refused {
+            assert!(
+                !from.can_transition_to(to),
+                "{from} -> {to} should be refused"
+            );
+        }
+        for state in JobStateType::ALL {
+            assert_eq!(
+                state.is_terminal(),
+                matches!(state, Completed | Failed | Stopped)
+            );
+            assert_eq!(JobStateType::parse(state.as_str()), Some(state));
+        }
+    }
+
+    #[test]
+    fn execution_state_transitions() {
+        use ExecutionStateType::*;
+        let path = [
+            New,
+            AskForBid,
+            AskForBidAccepted,
+            BidAccepted,
+            Running,
+            Publishing,
+            Completed,
+        ];
+        for pair in path.windows(2) {
+            assert!(
+                pair[0].can_transition_to(pair[1]),
+                "{} -> {}",
+                pair[0],
+                pair[1]
+            );
+            assert!(
+                !pair[1].can_transition_to(pair[0]),
+                "{} -> {}",
+                pair[1],
+                pair[0]
+            );
+        }
+        assert!(
+            New.can_transition_to(BidAccepted),
+            "pre-approved bids skip the ask"
+        );
+        assert!(BidAccepted.can_transition_to(Completed));
+        assert!(AskForBid.can_transition_to(AskForBidRejected));
+        assert!(!Running.can_transition_to(AskForBidRejected));
+        assert!(AskForBidAccepted.can_transition_to(BidRejected));
+        assert!(!Running.can_transition_to(BidRejected));
+        assert!(!AskForBid.can_transition_to(Completed));
+        for state in [
+            New,
+            AskForBid,
+            AskForBidAccepted,
+            BidAccepted,
+            Running,
+            Publishing,
+        ] {
+            assert!(state.can_transition_to(Failed), "{state} -> Failed");
+            assert!(state.can_transition_to(Cancelled), "{state} -> Cancelled");
+            assert!(!state.can_transition_to(Undefined));
+        }
+        for terminal in [AskForBidRejected, BidRejected, Completed, Failed, Cancelled] {
+            assert!(terminal.is_terminal());
+            assert!(!terminal.can_transition_to(Running), "{terminal} is final");
+            assert!(!terminal.can_transition_to(Failed) || terminal == Failed);
+        }
+        assert_eq!(ExecutionStateType::from_i64(9), Some(Completed));
+        assert_eq!(ExecutionStateType::parse("bidaccepted"), Some(BidAccepted));
+        assert_eq!(ExecutionStateType::parse("6"), Some(Running));
+    }
+
+    #[test]
+    fn desired_state_transitions() {
+        use ExecutionDesiredStateType::*;
+        assert!(Pending.can_transition_to(Running));
+        assert!(Pending.can_transition_to(Stopped));
+        assert!(Running.can_transition_to(Stopped));
+        assert!(!Running.can_transition_to(Pending));
+        assert!(!Stopped.can_transition_to(Running));
+        assert!(!Stopped.can_transition_to(Pending));
+    }
+
+    #[test]
+    fn state_wire_encoding() {
+        let job = serde_json::to_value(State::new(JobStateType::Failed, "boom")).unwrap();
+        assert_eq!(
+            job,
+            serde_json::json!({"StateType": "Failed", "Message": "boom"})
+        );
+        let back: State<JobStateType> =
+            serde_json::from_value(serde_json::json!({"StateType": 5})).unwrap();
+        assert_eq!(back.state_type, JobStateType::Failed);
+        let exec = serde_json::to_value(State::new(ExecutionStateType::Running, "")).unwrap();
+        assert_eq!(exec["StateType"], serde_json::json!(6));
+        let back: State<ExecutionStateType> =
+            serde_json::from_value(serde_json::json!({"StateType": "Publishing"})).unwrap();
+        assert_eq!(back.state_type, ExecutionStateType::Publishing);
+        assert!(serde_json::from_value::<ExecutionStateType>(serde_json::json!(99)).is_err());
+    }
+}

@@ -325,7 +325,11 @@ fn task_problems(task: &Task, path: &str, problems: &mut Vec<String>) {
         NETWORK_HTTP,
         NETWORK_BRIDGE,
     ];
-    if !network.is_empty() && !known_networks.iter().any(|n| n.eq_ignore_ascii_case(network)) {
+    if !network.is_empty()
+        && !known_networks
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(network))
+    {
         problems.push(format!(
             "{path}.Network.Type: invalid network type '{network}' (None, Host, Full, HTTP or Bridge)"
         ));
@@ -385,12 +389,18 @@ pub fn env_name_problem(name: &str) -> Option<String> {
 }
 
 /// Drops what a user may not set on submit, as Bacalhau's server does, returning one warning per
-/// change: State, Version, Revision and times, the ID, tasks beyond the first, and
+/// change: State, Version, Revision and times, the ID of batch and ops jobs, tasks beyond the first, and
 /// `bacalhau.org/*` Meta keys.
 pub fn sanitize_for_submit(job: &mut Job) -> Vec<String> {
     let mut warnings = Vec::new();
-    if !job.id.is_empty() {
-        warnings.push(format!("job ID '{}' is set by the server and was ignored", job.id));
+    let job_type = job.job_type.trim();
+    let id_is_server_set = job_type.eq_ignore_ascii_case(JOB_TYPE_BATCH)
+        || job_type.eq_ignore_ascii_case(JOB_TYPE_OPS);
+    if id_is_server_set && !job.id.is_empty() {
+        warnings.push(format!(
+            "job ID '{}' is set by the server and was ignored",
+            job.id
+        ));
         job.id.clear();
     }
     if job.state != Default::default() {
@@ -620,6 +630,13 @@ mod tests {
         assert_eq!(job.tasks.len(), 1);
         assert_eq!(job.meta.len(), 1);
         assert!(sanitize_for_submit(&mut job).is_empty());
+
+        let mut service = crate::spec::job_from_value(serde_json::json!({
+            "ID": "j-svc", "Type": "service", "Tasks": [{"Name": "a"}]
+        }))
+        .unwrap();
+        assert!(sanitize_for_submit(&mut service).is_empty());
+        assert_eq!(service.id, "j-svc", "service and daemon jobs keep their ID");
     }
 
     #[test]

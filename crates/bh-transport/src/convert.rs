@@ -83,7 +83,7 @@ pub fn from_compute_to_proto(msg: &FromCompute) -> proto::ComputeMessage {
 #[derive(Debug, Clone, PartialEq)]
 pub enum InboundCompute {
     /// A (repeated) handshake: the node's info.
-    Handshake(NodeInfo),
+    Handshake(Box<NodeInfo>),
     /// Any other message.
     Message(FromCompute),
 }
@@ -96,10 +96,10 @@ pub fn compute_message_from_proto(msg: proto::ComputeMessage) -> Result<InboundC
         .ok_or_else(|| Error::invalid("ComputeMessage.kind: empty message"))?;
     let model = match kind {
         Kind::Handshake(h) => {
-            return Ok(InboundCompute::Handshake(required_node_info(
+            return Ok(InboundCompute::Handshake(Box::new(required_node_info(
                 h.info,
                 "Handshake.info",
-            )?))
+            )?)))
         }
         Kind::Heartbeat(h) => FromCompute::Heartbeat { seq: h.seq },
         Kind::UpdateNodeInfo(u) => FromCompute::UpdateNodeInfo {
@@ -395,9 +395,8 @@ fn spec_config_from_proto(s: proto::SpecConfig, field: &str) -> Result<SpecConfi
     let params = if s.params_json.is_empty() {
         serde_json::Map::new()
     } else {
-        serde_json::from_slice(&s.params_json).map_err(|e| {
-            Error::invalid(format!("{field}.params_json: not a JSON object: {e}"))
-        })?
+        serde_json::from_slice(&s.params_json)
+            .map_err(|e| Error::invalid(format!("{field}.params_json: not a JSON object: {e}")))?
     };
     Ok(SpecConfig {
         config_type: s.r#type,
@@ -473,7 +472,7 @@ mod tests {
         let info = sample_node_info();
         assert_eq!(node_info_from_proto(node_info_to_proto(&info)), info);
         let back = compute_message_from_proto(handshake_message(&info)).unwrap();
-        assert_eq!(back, InboundCompute::Handshake(info));
+        assert_eq!(back, InboundCompute::Handshake(Box::new(info)));
     }
 
     #[test]
@@ -605,7 +604,8 @@ mod tests {
         })
         .unwrap_err();
         assert!(
-            err.message.contains("RunResult.published_result.params_json"),
+            err.message
+                .contains("RunResult.published_result.params_json"),
             "{err}"
         );
     }

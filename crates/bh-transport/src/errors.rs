@@ -31,9 +31,9 @@ pub fn grpc_code(code: ErrorCode) -> tonic::Code {
 pub fn code_from_grpc(code: tonic::Code) -> ErrorCode {
     match code {
         tonic::Code::NotFound => ErrorCode::NotFound,
-        tonic::Code::InvalidArgument | tonic::Code::OutOfRange | tonic::Code::FailedPrecondition => {
-            ErrorCode::InvalidArgument
-        }
+        tonic::Code::InvalidArgument
+        | tonic::Code::OutOfRange
+        | tonic::Code::FailedPrecondition => ErrorCode::InvalidArgument,
         tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
         tonic::Code::PermissionDenied => ErrorCode::Forbidden,
         tonic::Code::AlreadyExists | tonic::Code::Aborted => ErrorCode::Conflict,

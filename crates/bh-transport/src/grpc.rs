@@ -65,7 +65,8 @@ struct NodeServiceImpl {
     stopping: CancellationToken,
 }
 
-type OutboundStream = Pin<Box<dyn Stream<Item = Result<proto::OrchestratorMessage, Status>> + Send>>;
+type OutboundStream =
+    Pin<Box<dyn Stream<Item = Result<proto::OrchestratorMessage, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl NodeService for NodeServiceImpl {
@@ -81,7 +82,7 @@ impl NodeService for NodeServiceImpl {
             .await?
             .ok_or_else(|| Status::invalid_argument("stream ended before the handshake"))?;
         let info = match compute_message_from_proto(first) {
-            Ok(InboundCompute::Handshake(info)) => info,
+            Ok(InboundCompute::Handshake(info)) => *info,
             Ok(InboundCompute::Message(_)) => {
                 return Err(Status::invalid_argument(
                     "the first message must be a Handshake",
@@ -158,7 +159,7 @@ async fn pump_node_stream(
                     Ok(InboundCompute::Message(msg)) => hub.on_message(&node_id, msg).await,
                     // A repeated handshake carries fresher node info; treat it as an update.
                     Ok(InboundCompute::Handshake(info)) => {
-                        hub.on_message(&node_id, FromCompute::UpdateNodeInfo { info: Box::new(info) }).await
+                        hub.on_message(&node_id, FromCompute::UpdateNodeInfo { info }).await
                     }
                     Err(e) => tracing::warn!(node_id, error = %e, "malformed message from node; ignored"),
                 },
@@ -242,7 +243,9 @@ pub async fn run_compute_client(
     shutdown: CancellationToken,
 ) -> Result<()> {
     if orchestrators.is_empty() {
-        return Err(Error::invalid("orchestrators: at least one address is required"));
+        return Err(Error::invalid(
+            "orchestrators: at least one address is required",
+        ));
     }
     let state = SessionState::default();
     let mut backoff = opts.reconnect_backoff_initial;
@@ -369,7 +372,8 @@ async fn run_session(
             return Ok(SessionEnd::Disconnected("stream closed".to_string()));
         }
     }
-    let mut heartbeat = tokio::time::interval(opts.heartbeat_interval.max(Duration::from_millis(1)));
+    let mut heartbeat =
+        tokio::time::interval(opts.heartbeat_interval.max(Duration::from_millis(1)));
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The agent's next message is awaited by one future kept across loop turns, so that a message is never
     // taken from the agent and then dropped because another branch won the race.

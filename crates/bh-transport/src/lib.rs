@@ -7,6 +7,7 @@
 //!   [`service::ComputeAgent`].
 //! - [`errors`]: the one mapping from `bh_models::ErrorCode` to HTTP statuses and gRPC codes.
 
+mod client;
 pub mod convert;
 pub mod daemon;
 pub mod errors;
@@ -14,6 +15,7 @@ mod grpc;
 mod rest;
 pub mod service;
 
+pub use client::Client;
 pub use grpc::{
     connect_once, run_compute_client, serve_grpc, ClientOptions, SessionEnd, SessionState,
 };

@@ -43,8 +43,16 @@ pub fn router(api: Arc<dyn OrchestratorApi>) -> Router {
         .route("/jobs/{id}/executions", get(job_executions))
         .route("/jobs/{id}/history", get(job_history))
         .route("/jobs/{id}/results", get(job_results))
-        .route("/nodes", get(list_nodes).put(update_node_from_body).post(update_node_from_body))
-        .route("/nodes/{id}", get(get_node).put(update_node).post(update_node));
+        .route(
+            "/nodes",
+            get(list_nodes)
+                .put(update_node_from_body)
+                .post(update_node_from_body),
+        )
+        .route(
+            "/nodes/{id}",
+            get(get_node).put(update_node).post(update_node),
+        );
     let agent = Router::new()
         .route("/alive", get(alive))
         .route("/version", get(version))
@@ -56,8 +64,14 @@ pub fn router(api: Arc<dyn OrchestratorApi>) -> Router {
         .route("/api/v1/requester", any(requester_gone))
         .route("/api/v1/requester/{*rest}", any(requester_gone))
         .route("/", get(|| async { redirect_301("/api/v1/agent/version") }))
-        .route("/version", get(|| async { redirect_301("/api/v1/agent/version") }))
-        .route("/livez", get(|| async { redirect_301("/api/v1/agent/alive") }))
+        .route(
+            "/version",
+            get(|| async { redirect_301("/api/v1/agent/version") }),
+        )
+        .route(
+            "/livez",
+            get(|| async { redirect_301("/api/v1/agent/alive") }),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -66,7 +80,11 @@ pub fn router(api: Arc<dyn OrchestratorApi>) -> Router {
 
 /// A 301 redirect (axum's `Redirect::permanent` answers 308; upstream's Echo server answers 301).
 fn redirect_301(location: &'static str) -> Response {
-    (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, location)]).into_response()
+    (
+        StatusCode::MOVED_PERMANENTLY,
+        [(header::LOCATION, location)],
+    )
+        .into_response()
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -165,7 +183,11 @@ fn json<T: Serialize>(pretty: bool, value: &T) -> ApiResult {
     } else {
         serde_json::to_vec(value)
     }
-    .map_err(|e| ApiError::from_error(bh_models::Error::internal(format!("cannot encode answer: {e}"))))?;
+    .map_err(|e| {
+        ApiError::from_error(bh_models::Error::internal(format!(
+            "cannot encode answer: {e}"
+        )))
+    })?;
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
@@ -185,25 +207,35 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
                 format!("request body is larger than the limit of {MAX_BODY_BYTES} bytes"),
             )
         } else {
-            ApiError::invalid(format!("cannot read request body: {}", rejection.body_text()))
+            ApiError::invalid(format!(
+                "cannot read request body: {}",
+                rejection.body_text()
+            ))
         }
     })
 }
 
 /// The body as a JSON object; `None` for an empty body.
-fn json_object(bytes: &[u8]) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
+fn json_object(
+    bytes: &[u8],
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
         Ok(_) => Err(ApiError::invalid("request body: expected a JSON object")),
-        Err(e) => Err(ApiError::invalid(format!("request body: malformed JSON: {e}"))),
+        Err(e) => Err(ApiError::invalid(format!(
+            "request body: malformed JSON: {e}"
+        ))),
     }
 }
 
 /// A key of a JSON object compared case-insensitively, as Go's JSON decoding does (exact match first).
-fn field<'a>(obj: &'a serde_json::Map<String, serde_json::Value>, name: &str) -> Option<&'a serde_json::Value> {
+fn field<'a>(
+    obj: &'a serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Option<&'a serde_json::Value> {
     obj.get(name).or_else(|| {
         obj.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -211,7 +243,10 @@ fn field<'a>(obj: &'a serde_json::Map<String, serde_json::Value>, name: &str) ->
     })
 }
 
-fn string_field(obj: &serde_json::Map<String, serde_json::Value>, name: &str) -> Result<String, ApiError> {
+fn string_field(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<String, ApiError> {
     match field(obj, name) {
         None | Some(serde_json::Value::Null) => Ok(String::new()),
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
@@ -219,7 +254,10 @@ fn string_field(obj: &serde_json::Map<String, serde_json::Value>, name: &str) ->
     }
 }
 
-fn bool_field(obj: &serde_json::Map<String, serde_json::Value>, name: &str) -> Result<bool, ApiError> {
+fn bool_field(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<bool, ApiError> {
     match field(obj, name) {
         None | Some(serde_json::Value::Null) => Ok(false),
         Some(serde_json::Value::Bool(b)) => Ok(*b),
@@ -230,10 +268,15 @@ fn bool_field(obj: &serde_json::Map<String, serde_json::Value>, name: &str) -> R
 // ---------------------------------------------------------------------------------------------------------
 // Orchestrator: jobs
 
-async fn put_job(State(api): State<Api>, uri: Uri, body: Result<Bytes, BytesRejection>) -> ApiResult {
+async fn put_job(
+    State(api): State<Api>,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
     let q = QueryParams::parse(&uri)?;
     let bytes = body_bytes(body)?;
-    let obj = json_object(&bytes)?.ok_or_else(|| ApiError::invalid("request body: missing; expected {\"Job\":{...}}"))?;
+    let obj = json_object(&bytes)?
+        .ok_or_else(|| ApiError::invalid("request body: missing; expected {\"Job\":{...}}"))?;
     let job = match field(&obj, "Job") {
         Some(job @ serde_json::Value::Object(_)) => job.clone(),
         Some(serde_json::Value::Null) | None => {
@@ -275,7 +318,9 @@ async fn get_job(State(api): State<Api>, Path(id): Path<String>, uri: Uri) -> Ap
     opts.wait_after_revision = q.number::<u64>("wait_after_revision")?;
     let wait_secs = q.number::<u64>("wait_timeout_secs")?;
     if opts.wait_after_revision.is_some() {
-        let wait = wait_secs.map(Duration::from_secs).unwrap_or(DEFAULT_LONG_POLL);
+        let wait = wait_secs
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_LONG_POLL);
         opts.wait = Some(wait.min(MAX_LONG_POLL));
     }
     let answer = api.get_job(&q.namespace(), &id, opts).await?;
@@ -355,8 +400,9 @@ async fn get_node(State(api): State<Api>, Path(id): Path<String>, uri: Uri) -> A
 }
 
 fn node_request(bytes: &[u8]) -> Result<PutNodeRequest, ApiError> {
-    let obj = json_object(bytes)?
-        .ok_or_else(|| ApiError::invalid("request body: missing; expected {\"Action\":...,\"NodeID\":...}"))?;
+    let obj = json_object(bytes)?.ok_or_else(|| {
+        ApiError::invalid("request body: missing; expected {\"Action\":...,\"NodeID\":...}")
+    })?;
     Ok(PutNodeRequest {
         action: string_field(&obj, "Action")?,
         message: string_field(&obj, "Message")?,
@@ -423,7 +469,10 @@ async fn agent_node(State(api): State<Api>, uri: Uri) -> ApiResult {
 
 async fn agent_config(State(api): State<Api>, uri: Uri) -> ApiResult {
     let q = QueryParams::parse(&uri)?;
-    json(q.pretty(), &serde_json::json!({ "config": api.agent_config() }))
+    json(
+        q.pretty(),
+        &serde_json::json!({ "config": api.agent_config() }),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------------------

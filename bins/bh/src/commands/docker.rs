@@ -53,7 +53,13 @@ impl DockerRunArgs {
         }
         for pair in &self.env {
             match pair.split_once('=') {
-                Some((key, _)) if !key.trim().is_empty() => {}
+                Some((key, _)) if !key.trim().is_empty() => {
+                    if let Some(problem) = bh_models::validate::env_name_problem(key.trim()) {
+                        return Err(FlagError(format!(
+                            "invalid value '{pair}' for --env: {problem}"
+                        )));
+                    }
+                }
                 _ => {
                     return Err(FlagError(format!(
                         "invalid value '{pair}' for --env: expected KEY=VALUE"
@@ -77,5 +83,10 @@ impl DockerRunArgs {
 }
 
 fn strings<'a>(items: impl IntoIterator<Item = &'a String>) -> Value {
-    Value::Array(items.into_iter().map(|s| Value::String(s.clone())).collect())
+    Value::Array(
+        items
+            .into_iter()
+            .map(|s| Value::String(s.clone()))
+            .collect(),
+    )
 }

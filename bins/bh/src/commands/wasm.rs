@@ -7,7 +7,9 @@ use bh_models::{InputSource, Job, SpecConfig};
 use clap::Args;
 use serde_json::{Map, Value};
 
-use crate::job_flags::{build_job, parse_input, FlagError, FlagResult, JobFlags, RunFlags, TaskFlags};
+use crate::job_flags::{
+    build_job, parse_input, FlagError, FlagResult, JobFlags, RunFlags, TaskFlags,
+};
 
 /// `bh wasm run` arguments.
 #[derive(Debug, Clone, Args)]
@@ -53,6 +55,11 @@ impl WasmRunArgs {
         for pair in &self.env {
             match pair.split_once('=') {
                 Some((key, value)) if !key.trim().is_empty() => {
+                    if let Some(problem) = bh_models::validate::env_name_problem(key.trim()) {
+                        return Err(FlagError(format!(
+                            "invalid value '{pair}' for --env: {problem}"
+                        )));
+                    }
                     env.insert(key.trim().to_string(), Value::String(value.to_string()));
                 }
                 _ => {

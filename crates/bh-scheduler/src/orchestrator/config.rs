@@ -2,16 +2,7 @@
 
 use std::time::Duration;
 
-/// Defaults applied to submitted jobs that leave a setting empty (Bacalhau's `JobDefaults`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct JobDefaultsConfig {
-    /// Seconds; applied to batch and ops jobs without an ExecutionTimeout.
-    pub execution_timeout: Option<i64>,
-    /// Seconds; applied to batch and ops jobs without a TotalTimeout.
-    pub total_timeout: Option<i64>,
-    /// Seconds; applied to jobs without a QueueTimeout (upstream has no default: fail at once).
-    pub queue_timeout: Option<i64>,
-}
+pub use bh_models::validate::JobDefaults;
 
 /// Everything the orchestrator runtime needs to know besides its store, scheduler and clock.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +19,7 @@ pub struct OrchestratorConfig {
     /// evaluation; the compute node enforces the execution timeout itself, this is only the backstop.
     pub timeout_grace: Duration,
     /// Defaults applied to submitted jobs.
-    pub job_defaults: JobDefaultsConfig,
+    pub job_defaults: JobDefaults,
     /// Number of evaluation workers in the background.
     pub workers: usize,
     /// Whether to run background tasks (evaluation workers, delayed-evaluation timer, housekeeping timer).
@@ -46,7 +37,7 @@ impl Default for OrchestratorConfig {
             disconnect_timeout: Duration::from_secs(60),
             housekeeping_interval: Duration::from_secs(30),
             timeout_grace: Duration::from_secs(120),
-            job_defaults: JobDefaultsConfig::default(),
+            job_defaults: JobDefaults::default(),
             workers: 2,
             background: true,
             labels: Default::default(),
@@ -73,6 +64,11 @@ impl OrchestratorConfig {
                 },
             },
             "JobDefaults": {
+                "CPU": self.job_defaults.cpu,
+                "Memory": self.job_defaults.memory,
+                "Disk": self.job_defaults.disk,
+                "GPU": self.job_defaults.gpu,
+                "Publisher": self.job_defaults.publisher,
                 "ExecutionTimeout": self.job_defaults.execution_timeout,
                 "TotalTimeout": self.job_defaults.total_timeout,
                 "QueueTimeout": self.job_defaults.queue_timeout,

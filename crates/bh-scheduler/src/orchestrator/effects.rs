@@ -76,7 +76,12 @@ pub(crate) fn execution_event(
 }
 
 /// Derives writes and messages from `plan`, given the job and executions of the snapshot it was made from.
-pub(crate) fn plan_effects(job: &Job, executions: &[Execution], plan: &Plan, now: i64) -> PlanEffects {
+pub(crate) fn plan_effects(
+    job: &Job,
+    executions: &[Execution],
+    plan: &Plan,
+    now: i64,
+) -> PlanEffects {
     let mut fx = PlanEffects::default();
     let before: HashMap<&str, &Execution> = executions.iter().map(|e| (e.id.as_str(), e)).collect();
 
@@ -200,8 +205,13 @@ pub(crate) fn plan_effects(job: &Job, executions: &[Execution], plan: &Plan, now
             } else {
                 exec.compute_state.message.clone()
             };
-            fx.history
-                .push(execution_event(&exec, old_compute, new_compute, &message, now));
+            fx.history.push(execution_event(
+                &exec,
+                old_compute,
+                new_compute,
+                &message,
+                now,
+            ));
         }
         exec.modify_time = now;
         fx.updated_executions.push((exec, update.expected_revision));
@@ -272,7 +282,10 @@ mod tests {
             kinds,
             vec!["ask:true", "accept:e-a", "reject:e-b", "cancel:e-c"]
         );
-        assert_eq!(fx.new_executions[0].compute_state.state_type, Compute::AskForBid);
+        assert_eq!(
+            fx.new_executions[0].compute_state.state_type,
+            Compute::AskForBid
+        );
         let states: Vec<_> = fx
             .updated_executions
             .iter()
@@ -280,7 +293,11 @@ mod tests {
             .collect();
         assert_eq!(
             states,
-            vec![Compute::BidAccepted, Compute::BidRejected, Compute::Cancelled]
+            vec![
+                Compute::BidAccepted,
+                Compute::BidRejected,
+                Compute::Cancelled
+            ]
         );
     }
 }

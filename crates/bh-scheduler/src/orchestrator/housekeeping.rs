@@ -46,7 +46,9 @@ impl Orchestrator {
             if exec_timeout <= 0 {
                 continue;
             }
-            let limit = exec_timeout.saturating_mul(NANOS_PER_SEC).saturating_add(grace);
+            let limit = exec_timeout
+                .saturating_mul(NANOS_PER_SEC)
+                .saturating_add(grace);
             let executions = self.store.list_executions_by_job(&job.id, None).await?;
             let overdue = executions.iter().any(|e| {
                 !e.is_terminal()

@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use crate::clock::Clock;
 use crate::plan::Scheduler;
 
-pub use config::{JobDefaultsConfig, OrchestratorConfig};
+pub use config::{JobDefaults, OrchestratorConfig};
 
 use broker::EvalBroker;
 
@@ -49,6 +49,9 @@ pub struct Orchestrator {
     broker: EvalBroker,
     /// Senders of the connected nodes' message channels, by node ID.
     links: Mutex<HashMap<String, mpsc::Sender<ToCompute>>>,
+    /// Open streams per node as the transport reports them (connect, then disconnected): a late
+    /// `disconnected` of a replaced stream must not disconnect the node's newer stream.
+    streams: Mutex<HashMap<String, usize>>,
     /// Nodes declared gone (heartbeat timeout, rejected) whose work was already sent elsewhere.
     departed: Mutex<HashSet<String>>,
     /// Serialises read-modify-write of node records (they carry no revision to compare).
@@ -84,6 +87,7 @@ impl Orchestrator {
             broker: EvalBroker::default(),
             links: Mutex::new(HashMap::new()),
             departed: Mutex::new(HashSet::new()),
+            streams: Mutex::new(HashMap::new()),
             node_write: tokio::sync::Mutex::new(()),
             shutdown_tx,
             tasks: Mutex::new(Vec::new()),
@@ -154,6 +158,10 @@ impl Orchestrator {
         self.departed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn lock_streams(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn lock_tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -175,7 +183,10 @@ impl Orchestrator {
                     tracing::warn!(node = node_id, %err, "could not queue message for node");
                 }
             }
-            None => tracing::debug!(node = node_id, "node not connected; message left for reconnect"),
+            None => tracing::debug!(
+                node = node_id,
+                "node not connected; message left for reconnect"
+            ),
         }
     }
 
@@ -236,7 +247,10 @@ impl Orchestrator {
 
     async fn housekeeping_loop(self: Arc<Self>) {
         let mut shutdown = self.shutdown_tx.subscribe();
-        let period = self.config.housekeeping_interval.max(Duration::from_millis(100));
+        let period = self
+            .config
+            .housekeeping_interval
+            .max(Duration::from_millis(100));
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

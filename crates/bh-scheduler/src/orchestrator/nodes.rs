@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use bh_jobstore::Txn;
 use bh_models::api::{ListOptions, PutNodeRequest, PutNodeResponse};
 use bh_models::api::{NODE_ACTION_APPROVE, NODE_ACTION_DELETE, NODE_ACTION_REJECT};
-use bh_models::execution::{TRIGGER_EXEC_FAILURE, TRIGGER_EXEC_UPDATE, TRIGGER_NODE_JOIN, TRIGGER_NODE_LEAVE};
+use bh_models::execution::{
+    TRIGGER_EXEC_FAILURE, TRIGGER_EXEC_UPDATE, TRIGGER_NODE_JOIN, TRIGGER_NODE_LEAVE,
+};
 use bh_models::history::rfc3339_from_nanos;
 use bh_models::node::{
     CONNECTION_CONNECTED, CONNECTION_DISCONNECTED, MEMBERSHIP_APPROVED, MEMBERSHIP_PENDING,
@@ -69,7 +71,10 @@ impl Orchestrator {
     }
 
     /// Every job for which `keep` is true, across namespaces and pages.
-    pub(super) async fn all_jobs(&self, keep: &(dyn Fn(&Job) -> bool + Send + Sync)) -> Result<Vec<Job>> {
+    pub(super) async fn all_jobs(
+        &self,
+        keep: &(dyn Fn(&Job) -> bool + Send + Sync),
+    ) -> Result<Vec<Job>> {
         let mut out = Vec::new();
         let mut opts = ListOptions {
             namespace: "*".to_string(),
@@ -114,7 +119,12 @@ impl Orchestrator {
 
     /// Marks a node DISCONNECTED and closes its channel; with `leave`, also raises `node-leave` for the
     /// jobs with work on it (the scheduler then reschedules that work).
-    pub(super) async fn mark_disconnected(&self, node_id: &str, reason: &str, leave: bool) -> Result<()> {
+    pub(super) async fn mark_disconnected(
+        &self,
+        node_id: &str,
+        reason: &str,
+        leave: bool,
+    ) -> Result<()> {
         self.lock_links().remove(node_id);
         if leave {
             self.lock_departed().insert(node_id.to_string());
@@ -127,10 +137,12 @@ impl Orchestrator {
                 Err(err) => return Err(err),
             };
             if node.connection_state.status != CONNECTION_DISCONNECTED {
-            node.connection_state.status = CONNECTION_DISCONNECTED.to_string();
-            node.connection_state.disconnected_since = rfc3339_from_nanos(self.now());
-            node.connection_state.last_error = reason.to_string();
-            self.store.commit(Txn::new(self.now()).put_node(node)).await?;
+                node.connection_state.status = CONNECTION_DISCONNECTED.to_string();
+                node.connection_state.disconnected_since = rfc3339_from_nanos(self.now());
+                node.connection_state.last_error = reason.to_string();
+                self.store
+                    .commit(Txn::new(self.now()).put_node(node))
+                    .await?;
             }
         }
         if !leave {
@@ -156,8 +168,9 @@ impl Orchestrator {
             if self.lock_departed().contains(&node.info.node_id) {
                 continue;
             }
-            let last = bh_models::history::nanos_from_rfc3339(&node.connection_state.last_heartbeat)
-                .unwrap_or(0);
+            let last =
+                bh_models::history::nanos_from_rfc3339(&node.connection_state.last_heartbeat)
+                    .unwrap_or(0);
             if now.saturating_sub(last) > timeout {
                 tracing::info!(node = %node.info.node_id, "node missed its heartbeats; disconnecting");
                 self.mark_disconnected(&node.info.node_id, "heartbeat timeout", true)
@@ -169,12 +182,21 @@ impl Orchestrator {
 
     /// Applies a node's report about one of its executions (idempotent: reports about terminal
     /// executions, or that would move an execution backwards, change nothing).
-    async fn apply_report(&self, node_id: &str, execution_id: &str, msg: &FromCompute) -> Result<()> {
+    async fn apply_report(
+        &self,
+        node_id: &str,
+        execution_id: &str,
+        msg: &FromCompute,
+    ) -> Result<()> {
         for _ in 0..MAX_REPORT_ATTEMPTS {
             let exec = match self.store.get_execution(execution_id).await {
                 Ok(exec) => exec,
                 Err(err) if err.code == ErrorCode::NotFound => {
-                    tracing::debug!(node = node_id, execution = execution_id, "report about an unknown execution");
+                    tracing::debug!(
+                        node = node_id,
+                        execution = execution_id,
+                        "report about an unknown execution"
+                    );
                     return Ok(());
                 }
                 Err(err) => return Err(err),
@@ -207,7 +229,13 @@ impl Orchestrator {
                 message
             };
             let mut txn = Txn::new(now)
-                .append_history(execution_event(&updated, previous, new_state, &event_message, now))
+                .append_history(execution_event(
+                    &updated,
+                    previous,
+                    new_state,
+                    &event_message,
+                    now,
+                ))
                 .update_execution(updated);
             if let Some(trigger) = change.trigger {
                 match self.store.get_job(&exec.job_id).await {
@@ -246,7 +274,11 @@ impl Orchestrator {
     }
 
     /// Handles `PUT /orchestrator/nodes/{id}`.
-    pub(super) async fn node_action(&self, id: &str, req: PutNodeRequest) -> Result<PutNodeResponse> {
+    pub(super) async fn node_action(
+        &self,
+        id: &str,
+        req: PutNodeRequest,
+    ) -> Result<PutNodeResponse> {
         let node = self.find_node(id).await?;
         let node_id = node.info.node_id.clone();
         let refuse = |error: String| {
@@ -276,7 +308,8 @@ impl Orchestrator {
                     n.membership = MEMBERSHIP_REJECTED.to_string();
                 })
                 .await?;
-                self.mark_disconnected(&node_id, "node rejected", true).await?;
+                self.mark_disconnected(&node_id, "node rejected", true)
+                    .await?;
             }
             NODE_ACTION_DELETE => {
                 self.lock_links().remove(&node_id);
@@ -403,6 +436,7 @@ impl Orchestrator {
         }
         self.lock_links().insert(node_id.clone(), tx);
         self.lock_departed().remove(&node_id);
+        *self.lock_streams().entry(node_id.clone()).or_default() += 1;
         tracing::info!(node = %node_id, %membership, "node connected");
         if membership == MEMBERSHIP_APPROVED {
             self.raise_join_evaluations().await?;
@@ -523,7 +557,27 @@ impl NodeHub for Orchestrator {
     }
 
     async fn disconnected(&self, node_id: &str) {
-        if let Err(err) = self.mark_disconnected(node_id, "connection closed", false).await {
+        let still_open = {
+            let mut streams = self.lock_streams();
+            let open = streams.get(node_id).copied().unwrap_or(0).saturating_sub(1);
+            if open == 0 {
+                streams.remove(node_id);
+            } else {
+                streams.insert(node_id.to_string(), open);
+            }
+            open
+        };
+        if still_open > 0 {
+            tracing::debug!(
+                node = node_id,
+                "an older stream of the node ended; the newer one stays"
+            );
+            return;
+        }
+        if let Err(err) = self
+            .mark_disconnected(node_id, "connection closed", false)
+            .await
+        {
             tracing::warn!(node = node_id, %err, "could not record node disconnection");
         }
     }

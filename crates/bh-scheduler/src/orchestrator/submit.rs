@@ -6,6 +6,7 @@ use bh_models::api::{ListOptions, PutJobRequest, PutJobResponse};
 use bh_models::execution::{TRIGGER_JOB_REGISTER, TRIGGER_JOB_UPDATE};
 use bh_models::ids::new_job_id;
 use bh_models::job::DEFAULT_NAMESPACE;
+use bh_models::validate;
 use bh_models::{Error, Job, JobStateType, Result, State};
 
 use super::effects::job_event;
@@ -13,7 +14,11 @@ use super::Orchestrator;
 
 impl Orchestrator {
     /// Handles `PUT /orchestrator/jobs`.
-    pub(super) async fn submit(&self, namespace_hint: &str, req: PutJobRequest) -> Result<PutJobResponse> {
+    pub(super) async fn submit(
+        &self,
+        namespace_hint: &str,
+        req: PutJobRequest,
+    ) -> Result<PutJobResponse> {
         let mut job = bh_models::spec::job_from_value(req.job)?;
         let mut warnings = Vec::new();
         if job.namespace.trim().is_empty() {
@@ -22,9 +27,6 @@ impl Orchestrator {
             } else {
                 namespace_hint.trim().to_string()
             };
-        }
-        if !job.id.is_empty() {
-            warnings.push("the job ID is set by the orchestrator; the submitted ID was ignored".to_string());
         }
         self.prepare_job(&mut job, &mut warnings)?;
 
@@ -121,63 +123,13 @@ impl Orchestrator {
         Ok(jobs.into_iter().next())
     }
 
-    /// Normalises, applies the configured defaults and validates a submitted job.
+    /// Sanitises (with warnings), normalises, applies the configured defaults and validates a job.
     fn prepare_job(&self, job: &mut Job, warnings: &mut Vec<String>) -> Result<()> {
-        let _ = warnings;
-        job.job_type = job.job_type.trim().to_ascii_lowercase();
-        if job.is_finite() {
-            let defaults = &self.config.job_defaults;
-            for task in &mut job.tasks {
-                if task.timeouts.execution_timeout == 0 {
-                    if let Some(t) = defaults.execution_timeout {
-                        task.timeouts.execution_timeout = t;
-                    }
-                }
-                if task.timeouts.total_timeout == 0 {
-                    if let Some(t) = defaults.total_timeout {
-                        task.timeouts.total_timeout = t;
-                    }
-                }
-            }
-        }
-        if let Some(queue_timeout) = self.config.job_defaults.queue_timeout {
-            for task in &mut job.tasks {
-                if task.timeouts.queue_timeout == 0 {
-                    task.timeouts.queue_timeout = queue_timeout;
-                }
-            }
-        }
-        validate_basics(job)
+        warnings.extend(validate::sanitize_for_submit(job));
+        validate::normalize(job);
+        validate::apply_job_defaults(job, &self.config.job_defaults);
+        validate::validate_for_submit(job)
     }
-}
-
-/// The checks a submission must pass here.
-fn validate_basics(job: &Job) -> Result<()> {
-    use bh_models::job::{JOB_TYPE_BATCH, JOB_TYPE_DAEMON, JOB_TYPE_OPS, JOB_TYPE_SERVICE};
-    if job.job_type.is_empty() {
-        return Err(Error::invalid("Type: missing job type"));
-    }
-    if ![JOB_TYPE_BATCH, JOB_TYPE_OPS, JOB_TYPE_DAEMON, JOB_TYPE_SERVICE].contains(&job.job_type.as_str()) {
-        return Err(Error::invalid(format!(
-            "Type: invalid job type {:?} (batch, ops, daemon or service)",
-            job.job_type
-        )));
-    }
-    if job.count < 0 {
-        return Err(Error::invalid("Count: must not be negative"));
-    }
-    if job.tasks.is_empty() {
-        return Err(Error::invalid("Tasks: a job needs one task"));
-    }
-    for (i, task) in job.tasks.iter().enumerate() {
-        if task.name.trim().is_empty() {
-            return Err(Error::invalid(format!("Tasks[{i}].Name: missing task name")));
-        }
-        if task.engine.config_type.trim().is_empty() {
-            return Err(Error::invalid(format!("Tasks[{i}].Engine.Type: missing engine type")));
-        }
-    }
-    Ok(())
 }
 
 /// Whether two jobs have the same user-settable spec.

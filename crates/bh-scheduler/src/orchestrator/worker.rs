@@ -83,7 +83,8 @@ impl Orchestrator {
                 txn = txn.update_execution(exec);
             }
             for follow_up in &plan.new_evaluations {
-                txn = txn.put_evaluation(self.complete_evaluation(follow_up.clone(), &snapshot, now));
+                txn =
+                    txn.put_evaluation(self.complete_evaluation(follow_up.clone(), &snapshot, now));
             }
             txn.delete_evaluations = lease.eval_ids();
             txn.history = fx.history.clone();
@@ -110,7 +111,12 @@ impl Orchestrator {
     }
 
     /// Fills the fields of a follow-up evaluation the scheduler may have left empty.
-    fn complete_evaluation(&self, mut eval: Evaluation, snapshot: &Snapshot, now: i64) -> Evaluation {
+    fn complete_evaluation(
+        &self,
+        mut eval: Evaluation,
+        snapshot: &Snapshot,
+        now: i64,
+    ) -> Evaluation {
         if eval.id.is_empty() {
             eval.id = new_evaluation_id();
         }
@@ -137,7 +143,12 @@ impl Orchestrator {
     }
 
     /// A new pending evaluation of `job` triggered by `trigger`.
-    pub(super) fn new_evaluation(&self, job: &bh_models::Job, trigger: &str, now: i64) -> Evaluation {
+    pub(super) fn new_evaluation(
+        &self,
+        job: &bh_models::Job,
+        trigger: &str,
+        now: i64,
+    ) -> Evaluation {
         Evaluation {
             id: new_evaluation_id(),
             namespace: job.namespace.clone(),

@@ -79,7 +79,10 @@ fn plan_partitions(ctx: &mut PlanContext<'_>) {
         if completed {
             completed_partitions += 1;
             for execution in &executions {
-                ctx.stop(execution, &format!("partition {partition} already completed"));
+                ctx.stop(
+                    execution,
+                    &format!("partition {partition} already completed"),
+                );
             }
             continue;
         }
@@ -127,7 +130,12 @@ fn plan_partitions(ctx: &mut PlanContext<'_>) {
             .new_executions
             .iter()
             .any(|e| e.desired_state.state_type == ExecutionDesiredStateType::Running);
-    if running && matches!(ctx.job_state(), JobStateType::Pending | JobStateType::Queued) {
+    if running
+        && matches!(
+            ctx.job_state(),
+            JobStateType::Pending | JobStateType::Queued
+        )
+    {
         ctx.set_job_state(JobStateType::Running, "");
     }
 }
@@ -160,9 +168,13 @@ fn place_partitions(
         .filter(|e| ctx.is_live(e))
         .map(|e| e.node_id.clone())
         .collect();
-    let limit = ctx.config.max_new_executions_per_eval;
+    // A limit of 0 would never place anything and loop on exec-limit evaluations.
+    let limit = ctx.config.max_new_executions_per_eval.max(1);
     let mut placed = 0usize;
     let mut unplaced: Vec<i64> = Vec::new();
+    // Unplaced partitions that every feasible node has already failed or refused: retrying cannot help. With no
+    // feasible node at all (say the only node was lost) the job is short of nodes instead, so it may queue.
+    let mut exhausted: Vec<i64> = Vec::new();
     let mut deferred = 0usize;
     let mut available = 0usize;
     let mut rejections: Vec<NodeRejection> = Vec::new();
@@ -186,6 +198,7 @@ fn place_partitions(
             .map(|e| (e.node_id.as_str(), ctx.compute_message(e)))
             .collect();
         let selection = ctx.select(requirements);
+        ctx.record_rejections(&selection.rejected);
         available = selection.available;
         let chosen = selection
             .ranked
@@ -210,7 +223,11 @@ fn place_partitions(
                         let reason = match tried.get(ranked.node_id.as_str()) {
                             Some(message) if !busy.contains(&ranked.node_id) => format!(
                                 "already tried partition {partition} of this job: {}",
-                                if message.is_empty() { "failed" } else { message }
+                                if message.is_empty() {
+                                    "failed"
+                                } else {
+                                    message
+                                }
                             ),
                             _ => "already runs an execution of this job".to_string(),
                         };
@@ -221,6 +238,14 @@ fn place_partitions(
                     }
                     rejections.sort_by(|a, b| a.node_id.cmp(&b.node_id));
                 }
+                if !selection.ranked.is_empty()
+                    && selection
+                        .ranked
+                        .iter()
+                        .all(|n| tried.contains_key(n.node_id.as_str()))
+                {
+                    exhausted.push(partition);
+                }
                 unplaced.push(partition);
             }
         }
@@ -228,7 +253,7 @@ fn place_partitions(
     ctx.record_rejections(&rejections);
 
     if !unplaced.is_empty() {
-        if let Some(last_error) = last_failure(ctx, by_partition, &unplaced) {
+        if let Some(last_error) = last_failure(ctx, by_partition, &exhausted) {
             return ctx.fail_job(format!("exhausted retries: {last_error}"));
         }
         let requested = needing.len() - deferred;
@@ -243,7 +268,10 @@ fn place_partitions(
         ctx.follow_up(TRIGGER_JOB_QUEUE, wait_until, message.clone());
         let anything_live = placed > 0 || ctx.current().iter().any(|e| ctx.is_live(e));
         if !anything_live {
-            ctx.set_job_state(JobStateType::Queued, format!("waiting for nodes: {message}"));
+            ctx.set_job_state(
+                JobStateType::Queued,
+                format!("waiting for nodes: {message}"),
+            );
         }
     }
     if deferred > 0 {
@@ -251,7 +279,9 @@ fn place_partitions(
         ctx.follow_up(
             TRIGGER_EXEC_LIMIT,
             now,
-            format!("{deferred} partitions left to place after the per-evaluation limit of {limit}"),
+            format!(
+                "{deferred} partitions left to place after the per-evaluation limit of {limit}"
+            ),
         );
     }
 }

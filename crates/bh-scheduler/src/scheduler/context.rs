@@ -120,13 +120,16 @@ impl<'a> PlanContext<'a> {
             .unwrap_or(execution.compute_state.state_type)
     }
 
-    /// The compute-state message as this plan leaves it.
-    pub fn compute_message(&self, execution: &Execution) -> String {
+    /// The compute state, with message and details, as this plan leaves it.
+    pub fn compute_state<'s>(&'s self, execution: &'s Execution) -> &'s State<ExecutionStateType> {
         self.update_of(execution)
             .and_then(|u| u.compute_state.as_ref())
             .unwrap_or(&execution.compute_state)
-            .message
-            .clone()
+    }
+
+    /// The compute-state message as this plan leaves it.
+    pub fn compute_message(&self, execution: &Execution) -> String {
+        self.compute_state(execution).message.clone()
     }
 
     /// Not finished and not being stopped.
@@ -193,7 +196,10 @@ impl<'a> PlanContext<'a> {
     pub fn approve(&mut self, execution: &Execution) {
         self.upsert(
             execution,
-            Some(State::new(ExecutionDesiredStateType::Running, "bid accepted")),
+            Some(State::new(
+                ExecutionDesiredStateType::Running,
+                "bid accepted",
+            )),
             None,
         );
     }
@@ -297,7 +303,8 @@ impl<'a> PlanContext<'a> {
         if limit > 0 {
             let limit = limit.saturating_mul(NANOS_PER_SECOND);
             for execution in self.current() {
-                if self.is_live(execution) && self.now.saturating_sub(execution.create_time) >= limit
+                if self.is_live(execution)
+                    && self.now.saturating_sub(execution.create_time) >= limit
                 {
                     self.fail(
                         execution,
@@ -316,7 +323,10 @@ impl<'a> PlanContext<'a> {
             if execution.job_version != version {
                 self.stop(
                     execution,
-                    &format!("job version {} replaced by version {version}", execution.job_version),
+                    &format!(
+                        "job version {} replaced by version {version}",
+                        execution.job_version
+                    ),
                 );
             }
         }
@@ -324,7 +334,11 @@ impl<'a> PlanContext<'a> {
 
     /// Whether the job's QueueTimeout is set and has not yet passed.
     pub fn may_queue(&self) -> bool {
-        let queue_timeout = self.job.task().map(|t| t.timeouts.queue_timeout).unwrap_or(0);
+        let queue_timeout = self
+            .job
+            .task()
+            .map(|t| t.timeouts.queue_timeout)
+            .unwrap_or(0);
         queue_timeout > 0
             && self.now.saturating_sub(self.job.create_time)
                 < queue_timeout.saturating_mul(NANOS_PER_SECOND)
@@ -437,7 +451,10 @@ pub fn not_enough_nodes(
         "not enough nodes to run job. requested: {requested}, available: {available}, suitable: {suitable}."
     );
     for rejection in rejections {
-        message.push_str(&format!("\n\t• Node {}: {}", rejection.node_id, rejection.reason));
+        message.push_str(&format!(
+            "\n\t• Node {}: {}",
+            rejection.node_id, rejection.reason
+        ));
     }
     message
 }
@@ -448,4 +465,3 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
     })
 }
-

@@ -9,10 +9,12 @@
 use std::collections::BTreeMap;
 
 use bh_models::node::{MEMBERSHIP_APPROVED, NODE_TYPE_REQUESTER};
+use bh_models::quantity::{format_bytes, format_cpu};
+use bh_models::selector::explain_mismatch;
 use bh_models::{NodeState, Resources};
 use rand::Rng;
 
-use super::requirements::{constraint_mismatch, format_bytes, format_cpu, JobRequirements};
+use super::requirements::JobRequirements;
 use crate::plan::NodeRejection;
 
 /// Weight of the free-capacity score (out of 100).
@@ -56,6 +58,7 @@ impl PlannedLoad {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RankedNode {
     pub node_id: String,
+    /// Free capacity (0-80) + short queue (0-20) + 10 per matched preference + tie-break (0-5).
     pub score: f64,
 }
 
@@ -91,7 +94,10 @@ pub fn select_nodes<R: Rng>(
         let node_id = node.info.node_id.clone();
         if !node.is_schedulable() {
             let reason = if node.membership != MEMBERSHIP_APPROVED {
-                format!("node membership is {}", display_or(&node.membership, "unknown"))
+                format!(
+                    "node membership is {}",
+                    display_or(&node.membership, "unknown")
+                )
             } else {
                 format!(
                     "node is {}",
@@ -105,8 +111,8 @@ pub fn select_nodes<R: Rng>(
         match refusal(requirements, node, planned) {
             Some(reason) => selection.rejected.push(NodeRejection { node_id, reason }),
             None => {
-                let score = score(requirements, node, planned)
-                    + rng.random_range(0.0..TIE_BREAK_POINTS);
+                let score =
+                    score(requirements, node, planned) + rng.random_range(0.0..TIE_BREAK_POINTS);
                 selection.ranked.push(RankedNode { node_id, score });
             }
         }
@@ -118,7 +124,11 @@ pub fn select_nodes<R: Rng>(
 }
 
 /// Why `node` cannot take one execution, or `None` when it can.
-fn refusal(requirements: &JobRequirements, node: &NodeState, planned: &PlannedLoad) -> Option<String> {
+fn refusal(
+    requirements: &JobRequirements,
+    node: &NodeState,
+    planned: &PlannedLoad,
+) -> Option<String> {
     let info = &node.info.compute_node_info;
     if !requirements.engine.is_empty() {
         if let Some(reason) = unsupported(&requirements.engine, &info.execution_engines) {
@@ -145,7 +155,7 @@ fn refusal(requirements: &JobRequirements, node: &NodeState, planned: &PlannedLo
         }
     }
     for constraint in &requirements.constraints {
-        if let Some(reason) = constraint_mismatch(constraint, &node.info.labels) {
+        if let Some(reason) = explain_mismatch(constraint, &node.info.labels) {
             return Some(reason);
         }
     }
@@ -176,7 +186,11 @@ fn unsupported(wanted: &str, offered: &[String]) -> Option<String> {
 /// With `only_set_limits`, dimensions whose limit is zero are not checked (an unset per-job limit).
 fn exceeds(wanted: &Resources, limit: &Resources, only_set_limits: bool) -> Option<String> {
     let checked = |limit_is_zero: bool| !(only_set_limits && limit_is_zero);
-    let noun = if only_set_limits { "limit" } else { "available" };
+    let noun = if only_set_limits {
+        "limit"
+    } else {
+        "available"
+    };
     if checked(limit.cpu == 0.0) && wanted.cpu > limit.cpu + 1e-9 {
         return Some(format!(
             "cpu: requested {}, {noun} {}",
@@ -222,12 +236,15 @@ fn score(requirements: &JobRequirements, node: &NodeState, planned: &PlannedLoad
         (0.2, free.disk as f64, max.disk as f64),
         (0.1, free.gpu as f64, max.gpu as f64),
     ];
-    let (weighted, weights) = dimensions
-        .iter()
-        .filter(|(_, _, max)| *max > 0.0)
-        .fold((0.0, 0.0), |(sum, weights), (weight, free, max)| {
-            (sum + weight * (free / max).clamp(0.0, 1.0), weights + weight)
-        });
+    let (weighted, weights) = dimensions.iter().filter(|(_, _, max)| *max > 0.0).fold(
+        (0.0, 0.0),
+        |(sum, weights), (weight, free, max)| {
+            (
+                sum + weight * (free / max).clamp(0.0, 1.0),
+                weights + weight,
+            )
+        },
+    );
     let capacity = if weights > 0.0 {
         CAPACITY_POINTS * weighted / weights
     } else {
@@ -241,7 +258,7 @@ fn score(requirements: &JobRequirements, node: &NodeState, planned: &PlannedLoad
     let preferences = requirements
         .preferences
         .iter()
-        .filter(|c| constraint_mismatch(c, &node.info.labels).is_none())
+        .filter(|c| c.matches(&node.info.labels))
         .count() as f64
         * PREFERENCE_POINTS;
     capacity + queue + preferences

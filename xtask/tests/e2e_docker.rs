@@ -1,0 +1,46 @@
+//! End-to-end: `bh docker run` through the real binaries on the real Docker Engine, with a busybox image
+//! built locally (no registry). Needs `cargo build --workspace --bins` first (`cargo xtask test` does it).
+
+use xtask::cluster::{Binaries, Cluster};
+use xtask::images::{docker_available, ensure_busybox_image};
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn cluster(settings: &[&str]) -> (tempfile::TempDir, Cluster) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cluster = Cluster::start(Binaries::in_target("debug"), dir.path(), 0).expect("cluster starts");
+    cluster.add_compute(0, settings).expect("compute node starts");
+    (dir, cluster)
+}
+
+#[test]
+fn docker_run_prints_the_container_output() {
+    assert!(docker_available(), "these tests need the Docker Engine");
+    let image = ensure_busybox_image().expect("busybox image");
+    let (_dir, cluster) = cluster(&[]);
+    let out = cluster
+        .bh()
+        .args(["docker", "run", image, "--", "sh", "-c", "echo hello from docker; echo to-stderr >&2"])
+        .output()
+        .expect("bh runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello from docker\n");
+}
+
+#[test]
+fn docker_job_over_its_memory_limit_fails_saying_so() {
+    assert!(docker_available(), "these tests need the Docker Engine");
+    let image = ensure_busybox_image().expect("busybox image");
+    let (_dir, cluster) = cluster(&[]);
+    // dd allocates its block size in one buffer: 256 MB against a 32 MB limit.
+    let out = cluster
+        .bh()
+        .args(["docker", "run", "--memory", "32Mb", image, "--", "dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=4"])
+        .output()
+        .expect("bh runs");
+    assert!(!out.status.success(), "the job must fail: {}", text(&out.stdout));
+    let stderr = text(&out.stderr).to_lowercase();
+    assert!(stderr.contains("memory"), "the failure names memory: {stderr}");
+}

@@ -116,3 +116,43 @@ pub trait Executor: Send + Sync + 'static {
         cancel: CancellationToken,
     ) -> Result<ExecutionOutput, ExecutorError>;
 }
+
+/// Stands in for an engine that could not be set up (for example a Docker Engine that does not answer), so
+/// that the node reports the engine as unavailable with the reason instead of silently lacking it.
+pub struct UnavailableExecutor {
+    engine_type: String,
+    reason: String,
+}
+
+impl UnavailableExecutor {
+    pub fn new(engine_type: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            engine_type: engine_type.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Executor for UnavailableExecutor {
+    fn engine_type(&self) -> &str {
+        &self.engine_type
+    }
+
+    async fn is_available(&self) -> Result<(), String> {
+        Err(self.reason.clone())
+    }
+
+    fn validate(&self, _engine: &SpecConfig) -> Result<(), ExecutorError> {
+        Err(ExecutorError::Engine(self.reason.clone()))
+    }
+
+    async fn run(
+        &self,
+        _request: ExecutionRequest,
+        _logs: Arc<dyn LogSink>,
+        _cancel: CancellationToken,
+    ) -> Result<ExecutionOutput, ExecutorError> {
+        Err(ExecutorError::Engine(self.reason.clone()))
+    }
+}

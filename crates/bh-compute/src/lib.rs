@@ -24,7 +24,7 @@ pub use config::{CapacityConfig, ComputeConfig};
 pub use error::ComputeError;
 pub use executor::{
     ExecutionOutput, ExecutionRequest, Executor, ExecutorError, LogSink, LogStream, Mount,
-    NullLogSink,
+    NullLogSink, UnavailableExecutor,
 };
 pub use logs::{LogBuffer, LogChunk};
 pub use node::ComputeNode;

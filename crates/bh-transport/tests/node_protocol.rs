@@ -16,6 +16,8 @@ use bh_transport::{connect_once, run_compute_client, serve_grpc, ClientOptions, 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+// Size does not matter for a handful of test events.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 enum HubEvent {
     Connected(NodeInfo),

@@ -179,8 +179,8 @@ impl Cluster {
     }
 
     /// A typed client for the REST API.
-    pub fn client(&self) -> bh_transport::Client {
-        bh_transport::Client::from_host_port("127.0.0.1", self.api_port)
+    pub fn client(&self) -> Result<bh_transport::Client> {
+        Ok(bh_transport::Client::from_host_port("127.0.0.1", self.api_port)?)
     }
 
     /// A `bh` command pointed at this cluster.

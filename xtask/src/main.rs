@@ -151,7 +151,7 @@ fn bench(args: &[String]) -> Result<()> {
     let cluster = Cluster::start(Binaries::in_target("release"), &data, 1)?;
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(async {
-        let client = cluster.client();
+        let client = cluster.client()?;
         let module = xtask::samples::hello_wasm("ok\n")?;
         let job = wasm_job_json(&module);
         // Warm up: compile caches, connections.

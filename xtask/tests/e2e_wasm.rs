@@ -149,7 +149,7 @@ fn acknowledged_job_survives_orchestrator_sigkill() {
     ok(&out);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let done = rt
-        .block_on(cluster.client().wait_for_job(&id, "default", std::time::Duration::from_secs(120)))
+        .block_on(cluster.client().expect("client").wait_for_job(&id, "default", std::time::Duration::from_secs(120)))
         .expect("job finishes");
     assert_eq!(done.job.state.state_type, bh_models::JobStateType::Completed, "{:?}", done.job.state);
 }

@@ -72,7 +72,11 @@ impl OrchestratorApi for InstantOrchestrator {
                 } else {
                     format!("hello from {image}\n")
                 },
-                stderr: if failed { "boom\n".into() } else { String::new() },
+                stderr: if failed {
+                    "boom\n".into()
+                } else {
+                    String::new()
+                },
                 exit_code: if failed { 2 } else { 0 },
                 ..RunCommandResult::default()
             }),
@@ -240,7 +244,10 @@ fn job_run_id_only_prints_only_the_id() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("j-") && stdout.lines().count() == 1, "{stdout}");
+    assert!(
+        stdout.starts_with("j-") && stdout.lines().count() == 1,
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -250,7 +257,10 @@ fn job_run_missing_template_variable_is_one_error_line() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("Error: ") && stderr.contains("\"image\""), "{stderr}");
+    assert!(
+        stderr.starts_with("Error: ") && stderr.contains("\"image\""),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -260,7 +270,10 @@ fn failed_job_reports_exit_code_and_stderr_and_exits_nonzero() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("Error: job j-"), "{stderr}");
-    assert!(stderr.contains("exit code: 2") && stderr.contains("boom"), "{stderr}");
+    assert!(
+        stderr.contains("exit code: 2") && stderr.contains("boom"),
+        "{stderr}"
+    );
     assert_eq!(text(&out.stdout), "");
 }
 
@@ -277,7 +290,10 @@ fn docker_run_dry_run_needs_no_server_and_prints_yaml() {
     let out = bh(1, &["docker", "run", "--dry-run", "ubuntu", "echo", "hi"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("Image: ubuntu") && stdout.contains("Type: batch"), "{stdout}");
+    assert!(
+        stdout.contains("Image: ubuntu") && stdout.contains("Type: batch"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -301,17 +317,29 @@ fn unknown_job_prints_the_server_message() {
 #[test]
 fn list_describe_and_json_outputs() {
     let port = start_server();
-    let id = text(&bh(port, &["docker", "run", "--id-only", "--wait=false", "alpine"]).stdout)
-        .trim()
-        .to_string();
+    let id = text(
+        &bh(
+            port,
+            &["docker", "run", "--id-only", "--wait=false", "alpine"],
+        )
+        .stdout,
+    )
+    .trim()
+    .to_string();
     let list = text(&bh(port, &["job", "list"]).stdout);
-    assert!(list.starts_with("CREATED"), "{list}");
-    assert!(list.contains(&id[..10]) && list.contains("docker"), "{list}");
+    assert!(list.trim_start().starts_with("CREATED"), "{list}");
+    assert!(
+        list.contains(&id[..10]) && list.contains("docker"),
+        "{list}"
+    );
     let json = text(&bh(port, &["job", "list", "--output", "json"]).stdout);
     let items: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(items[0]["ID"], id.as_str());
     let describe = text(&bh(port, &["job", "describe", &id]).stdout);
-    assert!(describe.contains(&format!("ID            = {id}")), "{describe}");
+    assert!(
+        describe.contains(&format!("ID            = {id}")),
+        "{describe}"
+    );
     assert!(describe.contains("hello from alpine"), "{describe}");
     let described = text(&bh(port, &["job", "describe", &id, "--output", "json"]).stdout);
     let value: serde_json::Value = serde_json::from_str(&described).unwrap();
@@ -332,7 +360,10 @@ fn node_and_agent_commands() {
         header,
         ["ID", "TYPE", "APPROVAL", "STATUS", "LABELS", "CPU", "MEMORY", "DISK", "GPU"]
     );
-    assert!(nodes.contains("n-1") && nodes.contains("APPROVED"), "{nodes}");
+    assert!(
+        nodes.contains("n-1") && nodes.contains("APPROVED"),
+        "{nodes}"
+    );
     let approve = bh(port, &["node", "approve", "n-1", "-m", "ok"]);
     assert!(approve.status.success(), "{}", text(&approve.stderr));
     assert_eq!(text(&bh(port, &["agent", "alive"]).stdout), "Status: OK\n");

@@ -19,9 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bh_compute::{
-    ExecutionOutput, ExecutionRequest, Executor, ExecutorError, LogSink, LogStream,
-};
+use bh_compute::{ExecutionOutput, ExecutionRequest, Executor, ExecutorError, LogSink, LogStream};
 use bh_models::job::{
     NETWORK_BRIDGE, NETWORK_DEFAULT, NETWORK_FULL, NETWORK_HOST, NETWORK_HTTP, NETWORK_NONE,
 };
@@ -301,7 +299,10 @@ impl DockerExecutor {
         };
         let removed = executor.cleanup_leftovers().await?;
         if removed > 0 {
-            tracing::info!(removed, "removed containers and networks left behind by this node");
+            tracing::info!(
+                removed,
+                "removed containers and networks left behind by this node"
+            );
         }
         Ok(executor)
     }
@@ -397,9 +398,7 @@ impl DockerExecutor {
         };
         let bound = self.config.pull_timeout;
         tokio::time::timeout(bound, pull).await.map_err(|_| {
-            ExecutorError::Engine(format!(
-                "pulling image {image}: not done within {bound:?}"
-            ))
+            ExecutorError::Engine(format!("pulling image {image}: not done within {bound:?}"))
         })??;
         // A pull may "succeed" without producing the reference asked for (for example a platform mismatch).
         self.docker
@@ -413,10 +412,7 @@ impl DockerExecutor {
         HashMap::from([
             (LABEL_MANAGED.to_string(), "true".to_string()),
             (LABEL_NODE_ID.to_string(), self.config.node_id.clone()),
-            (
-                LABEL_EXECUTION_ID.to_string(),
-                request.execution_id.clone(),
-            ),
+            (LABEL_EXECUTION_ID.to_string(), request.execution_id.clone()),
             (LABEL_JOB_ID.to_string(), request.job_id.clone()),
         ])
     }
@@ -484,6 +480,35 @@ impl DockerExecutor {
             ])
             .collect();
         Ok((name, env))
+    }
+
+    /// Completes `streamed` with what the engine stored but the follow stream missed: Docker 20.10's
+    /// follow reader may stop before the last chunk written as the container exits. The missing tail
+    /// is passed to `sink` too.
+    async fn reconcile_logs(
+        &self,
+        id: &str,
+        streamed: ExecutionOutput,
+        sink: &dyn LogSink,
+    ) -> ExecutionOutput {
+        let stored = match read_all_logs(&self.docker, id).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(container = %id, error = %e, "re-reading container output failed");
+                return streamed;
+            }
+        };
+        let mut complete = streamed;
+        for (kind, have, full) in [
+            (LogStream::Stdout, &mut complete.stdout, stored.stdout),
+            (LogStream::Stderr, &mut complete.stderr, stored.stderr),
+        ] {
+            if full.len() > have.len() && full.starts_with(have) {
+                sink.write(kind, &full[have.len()..]);
+                *have = full;
+            }
+        }
+        complete
     }
 
     async fn run_container(
@@ -599,10 +624,11 @@ impl DockerExecutor {
             .map_err(|e| engine_error("starting the container", e))?;
 
         let collected = Arc::new(Mutex::new(ExecutionOutput::default()));
+        let logs_sink = logs;
         let collector = tokio::spawn(collect_logs(
             self.docker.clone(),
             id.clone(),
-            logs,
+            logs_sink.clone(),
             collected.clone(),
         ));
 
@@ -647,10 +673,11 @@ impl DockerExecutor {
             tracing::warn!(container = %id, "container output stream did not end; output may be cut");
             collector.abort();
         }
-        let output = collected
+        let streamed = collected
             .lock()
             .map(|o| o.clone())
             .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        let output = self.reconcile_logs(&id, streamed, logs_sink.as_ref()).await;
 
         match ending {
             Ending::TimedOut(timeout) => Err(ExecutorError::Timeout {
@@ -669,18 +696,42 @@ impl DockerExecutor {
                     .map_err(|e| engine_error("inspecting the finished container", e))?;
                 let state = inspected.state.unwrap_or_default();
                 let exit_code = state.exit_code.unwrap_or(-1);
-                let oom_killed = state.oom_killed.unwrap_or(false)
-                    || (exit_code == 137 && resources.memory > 0);
+                let oom_killed =
+                    state.oom_killed.unwrap_or(false) || (exit_code == 137 && resources.memory > 0);
                 if oom_killed {
                     return Err(ExecutorError::ResourceLimit {
                         message: format!("memory limit exceeded ({} bytes)", resources.memory),
                         partial: output,
                     });
                 }
-                Ok(ExecutionOutput { exit_code, ..output })
+                Ok(ExecutionOutput {
+                    exit_code,
+                    ..output
+                })
             }
         }
     }
+}
+
+/// Reads a stopped container's whole output (no follow).
+async fn read_all_logs(docker: &Docker, id: &str) -> Result<ExecutionOutput, BollardError> {
+    let options = LogsOptions {
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let mut output = ExecutionOutput::default();
+    let mut stream = docker.logs(id, Some(options));
+    while let Some(item) = stream.next().await {
+        match item? {
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                output.stdout.extend_from_slice(&message)
+            }
+            LogOutput::StdErr { message } => output.stderr.extend_from_slice(&message),
+            LogOutput::StdIn { .. } => {}
+        }
+    }
+    Ok(output)
 }
 
 /// Follows the container's output until it ends, feeding `sink` and keeping everything in `collected`.
@@ -803,8 +854,14 @@ mod tests {
 
     #[test]
     fn pull_references_get_a_tag() {
-        assert_eq!(pull_reference("busybox"), ("busybox".into(), Some("latest".into())));
-        assert_eq!(pull_reference("busybox:1.36"), ("busybox".into(), Some("1.36".into())));
+        assert_eq!(
+            pull_reference("busybox"),
+            ("busybox".into(), Some("latest".into()))
+        );
+        assert_eq!(
+            pull_reference("busybox:1.36"),
+            ("busybox".into(), Some("1.36".into()))
+        );
         assert_eq!(
             pull_reference("localhost:5000/a/b"),
             ("localhost:5000/a/b".into(), Some("latest".into()))
@@ -822,11 +879,26 @@ mod tests {
             network_type: t.into(),
             ..Default::default()
         };
-        assert_eq!(NetworkPlan::from_config(&cfg("")).unwrap(), NetworkPlan::Isolated);
-        assert_eq!(NetworkPlan::from_config(&cfg("none")).unwrap(), NetworkPlan::Isolated);
-        assert_eq!(NetworkPlan::from_config(&cfg("Full")).unwrap(), NetworkPlan::Bridge);
-        assert_eq!(NetworkPlan::from_config(&cfg("bridge")).unwrap(), NetworkPlan::Bridge);
-        assert_eq!(NetworkPlan::from_config(&cfg("Host")).unwrap(), NetworkPlan::Host);
+        assert_eq!(
+            NetworkPlan::from_config(&cfg("")).unwrap(),
+            NetworkPlan::Isolated
+        );
+        assert_eq!(
+            NetworkPlan::from_config(&cfg("none")).unwrap(),
+            NetworkPlan::Isolated
+        );
+        assert_eq!(
+            NetworkPlan::from_config(&cfg("Full")).unwrap(),
+            NetworkPlan::Bridge
+        );
+        assert_eq!(
+            NetworkPlan::from_config(&cfg("bridge")).unwrap(),
+            NetworkPlan::Bridge
+        );
+        assert_eq!(
+            NetworkPlan::from_config(&cfg("Host")).unwrap(),
+            NetworkPlan::Host
+        );
         assert_eq!(
             NetworkPlan::from_config(&cfg("HTTP")).unwrap(),
             NetworkPlan::Http(Vec::new())

@@ -58,10 +58,12 @@ impl DomainAllowList {
         if host.is_empty() {
             return false;
         }
-        self.entries.iter().any(|entry| match entry.strip_prefix('.') {
-            Some(base) => host == base || host.ends_with(entry.as_str()),
-            None => host == *entry,
-        })
+        self.entries
+            .iter()
+            .any(|entry| match entry.strip_prefix('.') {
+                Some(base) => host == base || host.ends_with(entry.as_str()),
+                None => host == *entry,
+            })
     }
 }
 
@@ -236,22 +238,42 @@ async fn connect_upstream(rules: &ProxyRules, host: &str, port: u16) -> io::Resu
 
 async fn serve_connection(mut client: TcpStream, rules: &ProxyRules) -> io::Result<()> {
     let Ok(head) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client)).await else {
-        return respond(&mut client, "408 Request Timeout", "bh proxy: request head too slow").await;
+        return respond(
+            &mut client,
+            "408 Request Timeout",
+            "bh proxy: request head too slow",
+        )
+        .await;
     };
     let Some((head, rest)) = head? else {
-        return respond(&mut client, "400 Bad Request", "bh proxy: malformed request").await;
+        return respond(
+            &mut client,
+            "400 Bad Request",
+            "bh proxy: malformed request",
+        )
+        .await;
     };
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split_whitespace();
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
     else {
-        return respond(&mut client, "400 Bad Request", "bh proxy: malformed request line").await;
+        return respond(
+            &mut client,
+            "400 Bad Request",
+            "bh proxy: malformed request line",
+        )
+        .await;
     };
 
     if method.eq_ignore_ascii_case("CONNECT") {
         let Some((host, port)) = split_host_port(target, 443) else {
-            return respond(&mut client, "400 Bad Request", "bh proxy: bad CONNECT target").await;
+            return respond(
+                &mut client,
+                "400 Bad Request",
+                "bh proxy: bad CONNECT target",
+            )
+            .await;
         };
         if !rules.allowed.allows(&host) {
             let reason = format!("bh proxy: domain {host} is not in the job's allowed domains");
@@ -298,7 +320,12 @@ async fn serve_connection(mut client: TcpStream, rules: &ProxyRules) -> io::Resu
         p => format!("/{p}"),
     };
     let Some((host, port)) = split_host_port(authority, 80) else {
-        return respond(&mut client, "400 Bad Request", "bh proxy: bad URL authority").await;
+        return respond(
+            &mut client,
+            "400 Bad Request",
+            "bh proxy: bad URL authority",
+        )
+        .await;
     };
     if !rules.allowed.allows(&host) {
         let reason = format!("bh proxy: domain {host} is not in the job's allowed domains");
@@ -354,7 +381,10 @@ mod tests {
 
     #[test]
     fn host_port_splitting() {
-        assert_eq!(split_host_port("a.com:8080", 80), Some(("a.com".into(), 8080)));
+        assert_eq!(
+            split_host_port("a.com:8080", 80),
+            Some(("a.com".into(), 8080))
+        );
         assert_eq!(split_host_port("a.com", 443), Some(("a.com".into(), 443)));
         assert_eq!(split_host_port("[::1]:81", 80), Some(("::1".into(), 81)));
         assert_eq!(split_host_port("a.com:x", 80), None);
@@ -427,7 +457,10 @@ mod tests {
             format!("CONNECT allowed.test:{port} HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"),
         )
         .await;
-        assert!(tunnel.starts_with("HTTP/1.1 200 Connection Established"), "{tunnel}");
+        assert!(
+            tunnel.starts_with("HTTP/1.1 200 Connection Established"),
+            "{tunnel}"
+        );
         assert!(tunnel.contains("hello from upstream"), "{tunnel}");
 
         let refused_tunnel = exchange(
@@ -435,7 +468,10 @@ mod tests {
             "CONNECT evil.example:443 HTTP/1.1\r\n\r\n".to_string(),
         )
         .await;
-        assert!(refused_tunnel.starts_with("HTTP/1.1 403"), "{refused_tunnel}");
+        assert!(
+            refused_tunnel.starts_with("HTTP/1.1 403"),
+            "{refused_tunnel}"
+        );
 
         let malformed = exchange(proxy.address(), "garbage\r\n\r\n".to_string()).await;
         assert!(malformed.starts_with("HTTP/1.1 400"), "{malformed}");

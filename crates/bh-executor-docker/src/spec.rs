@@ -193,8 +193,14 @@ mod tests {
             (json!({"Image": 3}), "Image"),
             (json!({"Image": "x", "Entrypoint": "sh"}), "Entrypoint"),
             (json!({"Image": "x", "Parameters": [1]}), "Parameters[0]"),
-            (json!({"Image": "x", "EnvironmentVariables": ["NOEQUALS"]}), "EnvironmentVariables[0]"),
-            (json!({"Image": "x", "WorkingDirectory": "rel"}), "WorkingDirectory"),
+            (
+                json!({"Image": "x", "EnvironmentVariables": ["NOEQUALS"]}),
+                "EnvironmentVariables[0]",
+            ),
+            (
+                json!({"Image": "x", "WorkingDirectory": "rel"}),
+                "WorkingDirectory",
+            ),
         ];
         for (params, name) in cases {
             let err = DockerSpec::parse(&spec(params.clone())).unwrap_err();

@@ -4,7 +4,7 @@
 //!
 //! The engine's `EntryModule` and `ImportModules` parameters are InputSources. The compute node prepares
 //! them like any other input before calling [`Executor::run`]: for each of them the
-//! [`ExecutionRequest::inputs`] hold a [`Mount`] whose `target` equals the InputSource's `Target`, and
+//! [`ExecutionRequest::inputs`] hold a [`Mount`](bh_compute::Mount) whose `target` equals the InputSource's `Target`, and
 //! whose `host_path` is the module file (or a folder holding exactly one file). The node fills in a
 //! `Target` where the user gave none, so every module InputSource that reaches this executor has one.
 //!
@@ -32,9 +32,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bh_compute::{
-    ExecutionOutput, ExecutionRequest, Executor, ExecutorError, LogSink, LogStream, Mount,
+    ExecutionOutput, ExecutionRequest, Executor, ExecutorError, LogSink, LogStream,
 };
-use bh_models::SpecConfig;
+use bh_models::{InputSource, SpecConfig};
 use tokio_util::sync::CancellationToken;
 
 pub use params::{WasmParams, DEFAULT_ENTRYPOINT};
@@ -105,16 +105,17 @@ impl WasmExecutor {
 
     fn plan(&self, request: &ExecutionRequest) -> Result<RunPlan, ExecutorError> {
         let params = WasmParams::parse(&request.engine)?;
-        let entry_module =
-            module_path(&request.inputs, &params.entry_module.target, "EntryModule")?;
+        let entry_module = module_file(request, &params.entry_module, "EntryModule")?;
         let mut import_modules = Vec::new();
         for (i, source) in params.import_modules.iter().enumerate() {
-            let path = module_path(
-                &request.inputs,
-                &source.target,
-                &format!("ImportModules[{i}]"),
-            )?;
-            let fallback = path
+            let path = module_file(request, source, &format!("ImportModules[{i}]"))?;
+            // Modules without a name of their own are registered under their target's file name.
+            let named_after = if source.target.is_empty() {
+                path.clone()
+            } else {
+                PathBuf::from(&source.target)
+            };
+            let fallback = named_after
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
@@ -145,21 +146,29 @@ impl WasmExecutor {
     }
 }
 
-/// The host file of the module mounted at `target`.
-fn module_path(inputs: &[Mount], target: &str, field: &str) -> Result<PathBuf, ExecutorError> {
-    if target.is_empty() {
-        return Err(ExecutorError::InvalidSpec(format!(
-            "{field}.Target is empty"
-        )));
-    }
-    let mount = inputs
+/// The host file of a module: the input mounted at its target, or, for an `inline` source nobody
+/// prepared, the decoded data written to the scratch folder.
+fn module_file(
+    request: &ExecutionRequest,
+    source: &InputSource,
+    field: &str,
+) -> Result<PathBuf, ExecutorError> {
+    let target = source.target.as_str();
+    let mount = request
+        .inputs
         .iter()
-        .find(|m| same_target(&m.target, target))
-        .ok_or_else(|| {
-            ExecutorError::Engine(format!(
-                "{field} was not prepared: no input is mounted at {target}"
-            ))
-        })?;
+        .find(|m| !target.is_empty() && same_target(&m.target, target));
+    let Some(mount) = mount else {
+        if source.source.config_type.eq_ignore_ascii_case("inline") {
+            return write_inline_module(request, source, field);
+        }
+        if target.is_empty() {
+            return Err(ExecutorError::InvalidSpec(format!("{field}.Target is empty")));
+        }
+        return Err(ExecutorError::Engine(format!(
+            "{field} was not prepared: no input is mounted at {target}"
+        )));
+    };
     if mount.host_path.is_dir() {
         // A folder holding exactly one file (as some storage sources produce) stands for that file.
         let files: Vec<PathBuf> = std::fs::read_dir(&mount.host_path)
@@ -177,6 +186,30 @@ fn module_path(inputs: &[Mount], target: &str, field: &str) -> Result<PathBuf, E
     Ok(mount.host_path.clone())
 }
 
+/// Decodes an inline module's data URL into a file of the scratch folder.
+fn write_inline_module(
+    request: &ExecutionRequest,
+    source: &InputSource,
+    field: &str,
+) -> Result<PathBuf, ExecutorError> {
+    let url = source.source.param_str("URL").ok_or_else(|| {
+        ExecutorError::InvalidSpec(format!("{field}.Source.Params.URL is required"))
+    })?;
+    let bytes = bh_compute::inputs::decode_data_url(url)
+        .map_err(|e| ExecutorError::InvalidSpec(format!("{field}: {e}")))?;
+    let folder = request.scratch_dir.join("modules");
+    std::fs::create_dir_all(&folder)
+        .map_err(|e| ExecutorError::Engine(format!("cannot create {}: {e}", folder.display())))?;
+    let name: String = field
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let path = folder.join(format!("{name}.wasm"));
+    std::fs::write(&path, bytes)
+        .map_err(|e| ExecutorError::Engine(format!("cannot write {}: {e}", path.display())))?;
+    Ok(path)
+}
+
 fn same_target(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
@@ -188,7 +221,7 @@ fn preopens(request: &ExecutionRequest) -> Result<Vec<Preopen>, ExecutorError> {
     let mounts = request
         .inputs
         .iter()
-        .map(|m| (m, false))
+        .map(|m| (m, !m.read_only))
         .chain(request.outputs.iter().map(|m| (m, !m.read_only)));
     for (mount, writable) in mounts {
         if mount.host_path.is_dir() {

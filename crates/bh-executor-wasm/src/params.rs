@@ -29,9 +29,20 @@ fn parse_input_source(
     value: &serde_json::Value,
     field: &str,
 ) -> Result<InputSource, ExecutorError> {
+    // The current form names the path of one of the task's InputSources; the legacy form is the
+    // InputSource itself.
+    if let Some(path) = value.as_str() {
+        if path.trim().is_empty() {
+            return Err(invalid(format!("{field} is empty")));
+        }
+        return Ok(InputSource {
+            target: path.trim().to_string(),
+            ..InputSource::default()
+        });
+    }
     if !value.is_object() {
         return Err(invalid(format!(
-            "{field} must be an InputSource object with Source and Target"
+            "{field} must be the path of an input or an InputSource object with Source and Target"
         )));
     }
     let source: InputSource = serde_json::from_value(value.clone())

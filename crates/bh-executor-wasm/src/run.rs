@@ -223,7 +223,10 @@ pub fn run_module(
             if store.data().limiter.exceeded {
                 return RunEnd::MemoryLimit;
             }
-            RunEnd::Failed(format!("{error:?}"))
+            match error.downcast_ref::<wasmtime::Trap>() {
+                Some(trap) => RunEnd::Failed(format!("the module trapped: {trap}")),
+                None => RunEnd::Failed(format!("{error}")),
+            }
         }
     }
 }

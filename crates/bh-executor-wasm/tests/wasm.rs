@@ -429,11 +429,45 @@ fn validate_names_the_bad_parameter() {
 #[tokio::test]
 async fn missing_module_mount_is_an_engine_error() {
     let fixture = Fixture::new();
-    let mut request = fixture.request(&hello_wat(), json!({}));
+    let mut request = fixture.request(
+        &hello_wat(),
+        json!({"EntryModule": {"Source": {"Type": "urlDownload", "Params": {"URL": "http://x/m.wasm"}}, "Target": "/app/main.wasm"}}),
+    );
     request.inputs.clear();
     let err = executor()
         .run(request, Arc::new(NullLogSink), CancellationToken::new())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("/app/main.wasm"), "{err}");
+}
+
+#[tokio::test]
+async fn traps_and_link_errors_are_engine_errors() {
+    let fixture = Fixture::new();
+    let err = executor()
+        .run(
+            fixture.request(r#"(module (func (export "_start") unreachable))"#, json!({})),
+            Arc::new(NullLogSink),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ExecutorError::Engine(
+            "the module trapped: wasm `unreachable` instruction executed".into()
+        )
+    );
+    let err = executor()
+        .run(
+            fixture.request(
+                r#"(module (import "nope" "f" (func)) (func (export "_start")))"#,
+                json!({}),
+            ),
+            Arc::new(NullLogSink),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nope::f"), "{err}");
 }

@@ -27,6 +27,11 @@ use crate::service::{ComputeAgent, NodeHub};
 
 /// Messages buffered per direction and connection before the sender waits.
 const STREAM_BUFFER: usize = 64;
+/// How long the server waits for a new stream's Handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP/2 pings on both sides, so that a peer that vanished without closing its socket is noticed.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------------------------------------
 // Server
@@ -53,6 +58,8 @@ pub async fn serve_grpc(
         stopping: stopping.clone(),
     };
     let served = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .add_service(NodeServiceServer::new(service))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), stopping.cancelled_owned())
         .await;
@@ -77,9 +84,9 @@ impl NodeService for NodeServiceImpl {
         request: Request<Streaming<proto::ComputeMessage>>,
     ) -> std::result::Result<Response<Self::ConnectStream>, Status> {
         let mut inbound = request.into_inner();
-        let first = inbound
-            .message()
-            .await?
+        let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no handshake received in time"))??
             .ok_or_else(|| Status::invalid_argument("stream ended before the handshake"))?;
         let info = match compute_message_from_proto(first) {
             Ok(InboundCompute::Handshake(info)) => *info,
@@ -149,7 +156,9 @@ async fn pump_node_stream(
                             break "node closed the stream".to_string();
                         }
                     }
-                    Err(e) => tracing::error!(node_id, error = %e, "cannot encode message to node; dropped"),
+                    Err(e) => {
+                        tracing::error!(node_id, error = %e, "cannot encode message to node; dropped")
+                    }
                 },
             },
             from_node = inbound.next() => match from_node {
@@ -161,7 +170,9 @@ async fn pump_node_stream(
                     Ok(InboundCompute::Handshake(info)) => {
                         hub.on_message(&node_id, FromCompute::UpdateNodeInfo { info }).await
                     }
-                    Err(e) => tracing::warn!(node_id, error = %e, "malformed message from node; ignored"),
+                    Err(e) => {
+                        tracing::warn!(node_id, error = %e, "malformed message from node; ignored")
+                    }
                 },
             },
         }
@@ -299,11 +310,15 @@ pub async fn connect_once(
     };
     let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
         .map_err(|e| Error::invalid(format!("orchestrator address '{addr}': {e}")))?
-        .connect_timeout(opts.connect_timeout);
+        .connect_timeout(opts.connect_timeout)
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true);
     let channel = tokio::select! {
         _ = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
-        dialled = endpoint.connect() => dialled
-            .map_err(|e| Error::unavailable(format!("cannot reach orchestrator at {url}: {}", error_chain(&e))))?,
+        dialled = endpoint.connect() => dialled.map_err(|e| {
+            Error::unavailable(format!("cannot reach orchestrator at {url}: {}", error_chain(&e)))
+        })?,
     };
     let mut client = NodeServiceClient::new(channel);
 
@@ -314,7 +329,9 @@ pub async fn connect_once(
     let mut inbound = tokio::select! {
         _ = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
         answer = client.connect(ReceiverStream::new(out_rx)) => answer
-            .map_err(|s| Error::new(ErrorCode::Unavailable, format!("orchestrator at {url} refused the stream: {}", s.message())))?
+            .map_err(|s| {
+                Error::unavailable(format!("orchestrator at {url} refused the stream: {}", s.message()))
+            })?
             .into_inner(),
     };
     let ack = tokio::select! {
@@ -384,7 +401,8 @@ async fn run_session(
             _ = heartbeat.tick() => {
                 let seq = state.heartbeat_seq.fetch_add(1, Ordering::Relaxed) + 1;
                 let beat = from_compute_to_proto(&FromCompute::Heartbeat { seq });
-                let update = from_compute_to_proto(&FromCompute::UpdateNodeInfo { info: Box::new(agent.node_info()) });
+                let info = Box::new(agent.node_info());
+                let update = from_compute_to_proto(&FromCompute::UpdateNodeInfo { info });
                 if out_tx.send(beat).await.is_err() || out_tx.send(update).await.is_err() {
                     return Ok(SessionEnd::Disconnected("stream closed".to_string()));
                 }
@@ -398,14 +416,20 @@ async fn run_session(
                 outbound = agent.next_outbound();
             }
             from_orchestrator = inbound.next() => match from_orchestrator {
-                None => return Ok(SessionEnd::Disconnected("orchestrator closed the stream".to_string())),
-                Some(Err(status)) => return Ok(SessionEnd::Disconnected(format!("stream error: {}", status.message()))),
+                None => {
+                    return Ok(SessionEnd::Disconnected("orchestrator closed the stream".to_string()))
+                }
+                Some(Err(status)) => {
+                    return Ok(SessionEnd::Disconnected(format!("stream error: {}", status.message())))
+                }
                 Some(Ok(msg)) => match orchestrator_message_from_proto(msg) {
                     Ok(InboundOrchestrator::Message(msg)) => agent.handle(msg).await,
                     Ok(InboundOrchestrator::HandshakeAck { .. }) => {
                         tracing::debug!("repeated handshake answer ignored");
                     }
-                    Err(e) => tracing::warn!(error = %e, "malformed message from orchestrator; ignored"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "malformed message from orchestrator; ignored")
+                    }
                 },
             },
         }

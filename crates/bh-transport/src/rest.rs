@@ -35,7 +35,13 @@ type ApiResult = Result<Response, ApiError>;
 /// The `/api/v1` router over an orchestrator. Serve it with `axum::serve`.
 ///
 /// Every answer is JSON; `?pretty` pretty-prints it. Errors carry upstream's body
-/// `{Status,Message,RequestID,Code,Component}` with the status from [`crate::errors::http_status`].
+/// `{Status,Message,RequestID,Code,Component}` with the status from [`crate::errors::http_status`]; bad
+/// bodies and query values are 400 naming the field, bodies over [`MAX_BODY_BYTES`] are 413, unknown routes
+/// 404, `/api/v1/requester/...` 410. An absent `namespace` query parameter is passed on as `default`, except
+/// to `put_job`, whose hint is empty then (the job's own Namespace decides).
+///
+/// bh extension: `GET /jobs/{id}?wait_after_revision=N&wait_timeout_secs=S` long-polls (see
+/// [`GetJobOptions`]); without `wait_timeout_secs` the wait is 30 s, and it is capped at 600 s.
 pub fn router(api: Arc<dyn OrchestratorApi>) -> Router {
     let jobs = Router::new()
         .route("/jobs", put(put_job).post(put_job).get(list_jobs))

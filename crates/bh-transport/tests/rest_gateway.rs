@@ -603,9 +603,15 @@ async fn requester_api_is_gone_and_unknown_routes_are_404() {
         .await;
     assert_eq!(status, 410, "{text}");
 
-    let (status, body) = gw.get("/api/v1/nope").await;
-    assert_eq!(status, 404);
-    assert!(assert_error_body(&body, 404, "NotFound").contains("/api/v1/nope"));
+    for path in [
+        "/api/v1/nope",
+        "/api/v1/orchestrator/nope",
+        "/api/v1/agent/nope/deeper",
+    ] {
+        let (status, body) = gw.get(path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(assert_error_body(&body, 404, "NotFound").contains(path));
+    }
 
     let (status, text) = gw
         .send(reqwest::Method::PATCH, "/api/v1/orchestrator/jobs", None)

@@ -13,14 +13,15 @@ use crate::{Cli, Command, DockerCommand, WasmCommand};
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    // Commands that need no server (dry runs) must not fail on a bad endpoint setting either way,
-    // so the endpoint is resolved first and reported clearly.
-    let endpoint = crate::endpoint::resolve(cli.api_host.as_deref(), cli.api_port, |name| {
-        std::env::var(name).ok()
-    })
-    .map_err(anyhow::Error::msg)?;
-    let api =
-        || Api::new(&endpoint).with_context(|| format!("cannot reach {}", endpoint.base_url()));
+    // Resolved only when a command needs the server, so that dry runs work whatever the settings.
+    let (api_host, api_port) = (cli.api_host.clone(), cli.api_port);
+    let api = move || -> anyhow::Result<Api> {
+        let endpoint = crate::endpoint::resolve(api_host.as_deref(), api_port, |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(anyhow::Error::msg)?;
+        Api::new(&endpoint).with_context(|| format!("cannot use {}", endpoint.base_url()))
+    };
     match cli.command {
         Command::Job(cmd) => job::run(cmd, api).await,
         Command::Docker(DockerCommand::Run(args)) => {

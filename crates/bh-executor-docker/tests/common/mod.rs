@@ -133,6 +133,12 @@ pub fn request(dir: &Path, engine: SpecConfig) -> ExecutionRequest {
 
 /// Asserts that `executor` left no container or network behind.
 pub async fn assert_no_leftovers(executor: &DockerExecutor) {
-    assert_eq!(executor.managed_containers().await.unwrap(), Vec::<String>::new());
-    assert_eq!(executor.managed_networks().await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        executor.managed_containers().await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        executor.managed_networks().await.unwrap(),
+        Vec::<String>::new()
+    );
 }

@@ -298,6 +298,31 @@ async fn prepare_source(
     }
 }
 
+/// Checks `localDirectory` sources against the allow-list before bidding (other types pass).
+pub fn check_local_sources(sources: &[InputSource], allowed: &[AllowedPath]) -> Result<(), String> {
+    for source in sources {
+        if !source
+            .source
+            .config_type
+            .eq_ignore_ascii_case(STORAGE_LOCAL_DIRECTORY)
+        {
+            continue;
+        }
+        let path = source
+            .source
+            .param_str("SourcePath")
+            .ok_or_else(|| format!("input {}: Params.SourcePath is required", source.target))?;
+        let read_write = source
+            .source
+            .param("ReadWrite")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        check_local_path(Path::new(path), read_write, allowed)
+            .map_err(|e| format!("input {}: {e}", source.target))?;
+    }
+    Ok(())
+}
+
 /// Resolves a `localDirectory` path and checks it against the allow-list.
 fn check_local_path(
     path: &Path,

@@ -532,6 +532,7 @@ impl Inner {
             .cloned()
             .collect();
         inputs::check_sources(&sources)?;
+        inputs::check_local_sources(&sources, &self.allowed_paths)?;
         inputs::resolve_env(&task.env).map_err(|e| e.to_string())?;
         let resources = execution_resources(execution)?;
         if !resources.fits_in(&self.max_capacity) {

@@ -226,6 +226,22 @@ async fn refusals_name_the_reason() {
     assert!(!accepted);
     assert!(reason.contains("not enough capacity"), "{reason}");
 
+    let mut local = wasm_task(HELLO_WAT);
+    local.input_sources = vec![bh_models::InputSource {
+        source: SpecConfig::new("localDirectory").with_param("SourcePath", "/etc"),
+        alias: String::new(),
+        target: "/etc-copy".into(),
+    }];
+    ask(&node, execution("e-local", local, 0), false).await;
+    let FromCompute::BidResult {
+        accepted, reason, ..
+    } = next(&node).await
+    else {
+        panic!("expected a BidResult");
+    };
+    assert!(!accepted);
+    assert!(reason.contains("AllowListedLocalPaths"), "{reason}");
+
     let mut invalid = wasm_task(HELLO_WAT);
     invalid.engine = SpecConfig::new("wasm");
     ask(&node, execution("e-invalid", invalid, 0), false).await;

@@ -535,62 +535,8 @@ impl DockerExecutor {
         env.extend(request.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.extend(proxy_env);
 
-        let mounts = request
-            .inputs
-            .iter()
-            .map(|m| (m, true))
-            .chain(request.outputs.iter().map(|m| (m, m.read_only)))
-            .map(|(mount, read_only)| DockerMount {
-                target: Some(mount.target.clone()),
-                source: Some(mount.host_path.to_string_lossy().into_owned()),
-                typ: Some(MountType::BIND),
-                read_only: Some(read_only),
-                ..Default::default()
-            })
-            .collect::<Vec<_>>();
-
+        let host_config = host_config(request, network_mode, self.disk_quota_supported)?;
         let resources = &request.resources;
-        let mut host_config = HostConfig {
-            mounts: Some(mounts),
-            network_mode: Some(network_mode),
-            ..Default::default()
-        };
-        if resources.cpu > 0.0 {
-            host_config.nano_cpus = Some((resources.cpu * 1e9).round() as i64);
-        }
-        if resources.memory > 0 {
-            let memory = i64::try_from(resources.memory).map_err(|_| {
-                ExecutorError::InvalidSpec(format!(
-                    "Resources.Memory: {} bytes is too large",
-                    resources.memory
-                ))
-            })?;
-            host_config.memory = Some(memory);
-            // Equal to Memory: no swap on top, so the limit is real.
-            host_config.memory_swap = Some(memory);
-        }
-        if resources.disk > 0 {
-            if self.disk_quota_supported {
-                host_config.storage_opt = Some(HashMap::from([(
-                    "size".to_string(),
-                    resources.disk.to_string(),
-                )]));
-            } else {
-                tracing::warn!(
-                    execution_id = %request.execution_id,
-                    disk = resources.disk,
-                    "the Docker storage driver cannot limit container disk size; disk limit not enforced"
-                );
-            }
-        }
-        if resources.gpu > 0 {
-            host_config.device_requests = Some(vec![DeviceRequest {
-                driver: Some("nvidia".to_string()),
-                count: Some(i64::try_from(resources.gpu).unwrap_or(i64::MAX)),
-                capabilities: Some(vec![vec!["gpu".to_string()]]),
-                ..Default::default()
-            }]);
-        }
 
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
@@ -771,6 +717,71 @@ async fn collect_logs(
     }
 }
 
+/// The container's host settings: bind mounts (inputs read-only), network mode and resource limits.
+fn host_config(
+    request: &ExecutionRequest,
+    network_mode: String,
+    disk_quota_supported: bool,
+) -> Result<HostConfig, ExecutorError> {
+    let mounts = request
+        .inputs
+        .iter()
+        .map(|m| (m, true))
+        .chain(request.outputs.iter().map(|m| (m, m.read_only)))
+        .map(|(mount, read_only)| DockerMount {
+            target: Some(mount.target.clone()),
+            source: Some(mount.host_path.to_string_lossy().into_owned()),
+            typ: Some(MountType::BIND),
+            read_only: Some(read_only),
+            ..Default::default()
+        })
+        .collect::<Vec<_>>();
+
+    let resources = &request.resources;
+    let mut host_config = HostConfig {
+        mounts: Some(mounts),
+        network_mode: Some(network_mode),
+        ..Default::default()
+    };
+    if resources.cpu > 0.0 {
+        host_config.nano_cpus = Some((resources.cpu * 1e9).round() as i64);
+    }
+    if resources.memory > 0 {
+        let memory = i64::try_from(resources.memory).map_err(|_| {
+            ExecutorError::InvalidSpec(format!(
+                "Resources.Memory: {} bytes is too large",
+                resources.memory
+            ))
+        })?;
+        host_config.memory = Some(memory);
+        // Equal to Memory: no swap on top, so the limit is real.
+        host_config.memory_swap = Some(memory);
+    }
+    if resources.disk > 0 {
+        if disk_quota_supported {
+            host_config.storage_opt = Some(HashMap::from([(
+                "size".to_string(),
+                resources.disk.to_string(),
+            )]));
+        } else {
+            tracing::warn!(
+                execution_id = %request.execution_id,
+                disk = resources.disk,
+                "the Docker storage driver cannot limit container disk size; disk limit not enforced"
+            );
+        }
+    }
+    if resources.gpu > 0 {
+        host_config.device_requests = Some(vec![DeviceRequest {
+            driver: Some("nvidia".to_string()),
+            count: Some(i64::try_from(resources.gpu).unwrap_or(i64::MAX)),
+            capabilities: Some(vec![vec!["gpu".to_string()]]),
+            ..Default::default()
+        }]);
+    }
+    Ok(host_config)
+}
+
 fn check_mounts(request: &ExecutionRequest) -> Result<(), ExecutorError> {
     for (kind, mount) in request
         .inputs
@@ -905,6 +916,56 @@ mod tests {
         );
         let err = NetworkPlan::from_config(&cfg("carrier-pigeon")).unwrap_err();
         assert!(err.to_string().contains("Network.Type"), "{err}");
+    }
+
+    #[test]
+    fn host_config_maps_mounts_and_limits() {
+        let request = ExecutionRequest {
+            execution_id: "e".into(),
+            job_id: "j".into(),
+            engine: SpecConfig::new("docker"),
+            env: BTreeMap::new(),
+            inputs: vec![bh_compute::Mount {
+                host_path: "/data/in".into(),
+                target: "/inputs".into(),
+                read_only: false,
+            }],
+            outputs: vec![bh_compute::Mount {
+                host_path: "/data/out".into(),
+                target: "/outputs".into(),
+                read_only: false,
+            }],
+            resources: bh_models::Resources {
+                cpu: 0.5,
+                memory: 1 << 30,
+                disk: 1 << 20,
+                gpu: 2,
+                gpus: Vec::new(),
+            },
+            network: NetworkConfig::default(),
+            timeout: None,
+            scratch_dir: "/tmp".into(),
+        };
+        let config = host_config(&request, "none".into(), true).unwrap();
+        let mounts = config.mounts.unwrap();
+        assert_eq!(mounts[0].target.as_deref(), Some("/inputs"));
+        assert_eq!(
+            mounts[0].read_only,
+            Some(true),
+            "inputs are always read-only"
+        );
+        assert_eq!(mounts[1].read_only, Some(false));
+        assert_eq!(config.network_mode.as_deref(), Some("none"));
+        assert_eq!(config.nano_cpus, Some(500_000_000));
+        assert_eq!(config.memory, Some(1 << 30));
+        assert_eq!(config.memory_swap, Some(1 << 30));
+        assert_eq!(config.storage_opt.unwrap()["size"], "1048576");
+        let gpus = &config.device_requests.unwrap()[0];
+        assert_eq!(gpus.driver.as_deref(), Some("nvidia"));
+        assert_eq!(gpus.count, Some(2));
+
+        let without_quota = host_config(&request, "none".into(), false).unwrap();
+        assert!(without_quota.storage_opt.is_none());
     }
 
     #[test]

@@ -31,9 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bh_compute::{
-    ExecutionOutput, ExecutionRequest, Executor, ExecutorError, LogSink, LogStream,
-};
+use bh_compute::{ExecutionOutput, ExecutionRequest, Executor, ExecutorError, LogSink, LogStream};
 use bh_models::{InputSource, SpecConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -163,7 +161,9 @@ fn module_file(
             return write_inline_module(request, source, field);
         }
         if target.is_empty() {
-            return Err(ExecutorError::InvalidSpec(format!("{field}.Target is empty")));
+            return Err(ExecutorError::InvalidSpec(format!(
+                "{field}.Target is empty"
+            )));
         }
         return Err(ExecutorError::Engine(format!(
             "{field} was not prepared: no input is mounted at {target}"

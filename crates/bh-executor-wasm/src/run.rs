@@ -224,7 +224,7 @@ pub fn run_module(
                 return RunEnd::MemoryLimit;
             }
             match error.downcast_ref::<wasmtime::Trap>() {
-                Some(trap) => RunEnd::Failed(format!("the module trapped: {trap}")),
+                Some(trap) => RunEnd::Failed(format!("the module stopped with a {trap}")),
                 None => RunEnd::Failed(format!("{error}")),
             }
         }

@@ -446,7 +446,10 @@ async fn traps_and_link_errors_are_engine_errors() {
     let fixture = Fixture::new();
     let err = executor()
         .run(
-            fixture.request(r#"(module (func (export "_start") unreachable))"#, json!({})),
+            fixture.request(
+                r#"(module (func (export "_start") unreachable))"#,
+                json!({}),
+            ),
             Arc::new(NullLogSink),
             CancellationToken::new(),
         )
@@ -455,7 +458,7 @@ async fn traps_and_link_errors_are_engine_errors() {
     assert_eq!(
         err,
         ExecutorError::Engine(
-            "the module trapped: wasm `unreachable` instruction executed".into()
+            "the module stopped with a wasm trap: wasm `unreachable` instruction executed".into()
         )
     );
     let err = executor()

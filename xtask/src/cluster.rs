@@ -35,7 +35,10 @@ impl Binaries {
     pub fn check(&self) -> Result<()> {
         for path in [&self.orchestratord, &self.computed, &self.bh] {
             if !path.exists() {
-                bail!("{} is not built: run `cargo build --workspace --bins` first", path.display());
+                bail!(
+                    "{} is not built: run `cargo build --workspace --bins` first",
+                    path.display()
+                );
             }
         }
         Ok(())
@@ -61,10 +64,16 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `cmd` and waits for its stdout line starting with `ready_prefix`.
     fn spawn(name: &str, mut cmd: Command, ready_prefix: &str, log: &Path) -> Result<Self> {
-        let log_file = std::fs::File::create(log).with_context(|| format!("create {}", log.display()))?;
-        cmd.stdout(Stdio::piped()).stderr(Stdio::from(log_file)).stdin(Stdio::null());
+        let log_file =
+            std::fs::File::create(log).with_context(|| format!("create {}", log.display()))?;
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .stdin(Stdio::null());
         let mut child = cmd.spawn().with_context(|| format!("start {name}"))?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("{name}: no stdout"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("{name}: no stdout"))?;
         let (tx, rx) = mpsc::channel::<String>();
         let prefix = ready_prefix.to_string();
         std::thread::spawn(move || {
@@ -98,7 +107,10 @@ impl Daemon {
 
     /// A field of the ready line.
     pub fn field(&self, key: &str) -> Option<&str> {
-        self.ready.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.ready
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Kills the process at once (SIGKILL) and reaps it.
@@ -154,9 +166,16 @@ impl Cluster {
         cmd.arg("-c")
             .arg(format!("DataDir={}", dir.display()))
             .arg("-c")
-            .arg(format!("Compute.Orchestrators=127.0.0.1:{}", self.grpc_port))
+            .arg(format!(
+                "Compute.Orchestrators=127.0.0.1:{}",
+                self.grpc_port
+            ))
             .arg("-c")
-            .arg("Compute.HeartbeatIntervalSecs=1");
+            .arg("Compute.HeartbeatIntervalSecs=1")
+            .arg("-c")
+            .arg("API.Host=127.0.0.1")
+            .arg("-c")
+            .arg("API.Port=0");
         for s in settings {
             cmd.arg("-c").arg(s);
         }
@@ -169,7 +188,8 @@ impl Cluster {
     /// Kills the orchestrator with SIGKILL and starts it again on the same data and ports.
     pub fn restart_orchestrator(&mut self) -> Result<()> {
         self.orchestrator.kill();
-        self.orchestrator = start_orchestrator(&self.bins, &self.data_dir, self.api_port, self.grpc_port)?;
+        self.orchestrator =
+            start_orchestrator(&self.bins, &self.data_dir, self.api_port, self.grpc_port)?;
         Ok(())
     }
 
@@ -180,7 +200,10 @@ impl Cluster {
 
     /// A typed client for the REST API.
     pub fn client(&self) -> Result<bh_transport::Client> {
-        Ok(bh_transport::Client::from_host_port("127.0.0.1", self.api_port)?)
+        Ok(bh_transport::Client::from_host_port(
+            "127.0.0.1",
+            self.api_port,
+        )?)
     }
 
     /// A `bh` command pointed at this cluster.
@@ -194,7 +217,12 @@ impl Cluster {
     }
 }
 
-fn start_orchestrator(bins: &Binaries, data_dir: &Path, api_port: u16, grpc_port: u16) -> Result<Daemon> {
+fn start_orchestrator(
+    bins: &Binaries,
+    data_dir: &Path,
+    api_port: u16,
+    grpc_port: u16,
+) -> Result<Daemon> {
     let dir = data_dir.join("orchestrator");
     std::fs::create_dir_all(&dir)?;
     let mut cmd = Command::new(&bins.orchestratord);
@@ -208,7 +236,12 @@ fn start_orchestrator(bins: &Binaries, data_dir: &Path, api_port: u16, grpc_port
         .arg("Orchestrator.Host=127.0.0.1")
         .arg("-c")
         .arg(format!("Orchestrator.Port={grpc_port}"));
-    Daemon::spawn("orchestratord", cmd, "orchestratord ready", &data_dir.join("orchestrator.log"))
+    Daemon::spawn(
+        "orchestratord",
+        cmd,
+        "orchestratord ready",
+        &data_dir.join("orchestrator.log"),
+    )
 }
 
 fn port_field(daemon: &Daemon, key: &str) -> Result<u16> {
@@ -216,5 +249,6 @@ fn port_field(daemon: &Daemon, key: &str) -> Result<u16> {
         .field(key)
         .ok_or_else(|| anyhow!("{}: ready line lacks {key}=", daemon.name))?;
     let port = addr.rsplit(':').next().unwrap_or(addr);
-    port.parse().with_context(|| format!("{}: bad {key} address {addr}", daemon.name))
+    port.parse()
+        .with_context(|| format!("{}: bad {key} address {addr}", daemon.name))
 }

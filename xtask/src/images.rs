@@ -22,7 +22,9 @@ pub fn docker_available() -> bool {
 pub fn ensure_busybox_image() -> Result<&'static str> {
     // Tests in one process may ask at the same time; one builds, the others then find the image.
     static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = BUILDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = BUILDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let exists = Command::new("docker")
         .args(["image", "inspect", BUSYBOX_IMAGE])
         .output()

@@ -57,7 +57,9 @@ fn cargo() -> String {
 
 /// Debian packages the tests use: busybox-static to build local container images (no registry is reachable).
 fn install_prerequisites() -> Result<()> {
-    if !std::path::Path::new("/bin/busybox").exists() && !std::path::Path::new("/usr/bin/busybox").exists() {
+    if !std::path::Path::new("/bin/busybox").exists()
+        && !std::path::Path::new("/usr/bin/busybox").exists()
+    {
         if have("apt-get") {
             run("sh", &["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null"])?;
         } else {
@@ -71,12 +73,25 @@ fn test() -> Result<()> {
     install_prerequisites()?;
     let cargo = cargo();
     run(&cargo, &["fmt", "--all", "--", "--check"])?;
-    run(&cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    run(
+        &cargo,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     // The end-to-end tests start the real binaries, so build them first.
     run(&cargo, &["build", "--workspace", "--bins"])?;
     run(&cargo, &["test", "--workspace", "--no-fail-fast"])?;
     if have("cargo-deny") {
-        run(&cargo, &["deny", "--offline", "check", "licenses", "bans", "sources"])?;
+        run(
+            &cargo,
+            &["deny", "--offline", "check", "licenses", "bans", "sources"],
+        )?;
     } else {
         eprintln!("cargo-deny is not installed: skipping `cargo deny check` (CI installs it)");
     }
@@ -85,7 +100,19 @@ fn test() -> Result<()> {
 
 fn demo() -> Result<()> {
     let cargo = cargo();
-    run(&cargo, &["build", "--bins", "-p", "orchestratord", "-p", "computed", "-p", "bh"])?;
+    run(
+        &cargo,
+        &[
+            "build",
+            "--bins",
+            "-p",
+            "orchestratord",
+            "-p",
+            "computed",
+            "-p",
+            "bh",
+        ],
+    )?;
     let data = workspace_root().join(".bh-demo");
     if data.exists() {
         std::fs::remove_dir_all(&data).with_context(|| format!("clear {}", data.display()))?;
@@ -97,7 +124,10 @@ fn demo() -> Result<()> {
         data.display()
     );
     let module = data.join("hello.wasm");
-    std::fs::write(&module, xtask::samples::hello_wasm("Hello from a bh wasm job!\n")?)?;
+    std::fs::write(
+        &module,
+        xtask::samples::hello_wasm("Hello from a bh wasm job!\n")?,
+    )?;
     let nodes = cluster.bh().args(["node", "list"]).status()?;
     if !nodes.success() {
         bail!("bh node list failed");
@@ -130,7 +160,10 @@ fn report(name: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
         samples.len(),
         p50.as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3,
-        samples.first().map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0),
+        samples
+            .first()
+            .map(|d| d.as_secs_f64() * 1e3)
+            .unwrap_or(0.0),
         samples.last().map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0),
     );
     (p50, p99)
@@ -146,7 +179,20 @@ fn bench(args: &[String]) -> Result<()> {
         .context("--jobs")?
         .unwrap_or(200);
     let cargo = cargo();
-    run(&cargo, &["build", "--release", "--bins", "-p", "orchestratord", "-p", "computed", "-p", "bh"])?;
+    run(
+        &cargo,
+        &[
+            "build",
+            "--release",
+            "--bins",
+            "-p",
+            "orchestratord",
+            "-p",
+            "computed",
+            "-p",
+            "bh",
+        ],
+    )?;
     let data: PathBuf = std::env::temp_dir().join(format!("bh-bench-{}", std::process::id()));
     let cluster = Cluster::start(Binaries::in_target("release"), &data, 1)?;
     let rt = tokio::runtime::Runtime::new()?;
@@ -243,7 +289,12 @@ async fn submit_and_wait(client: &bh_transport::Client, job: &serde_json::Value)
         .wait_for_job(&resp.job_id, "default", Duration::from_secs(60))
         .await?;
     if done.job.state.state_type != bh_models::JobStateType::Completed {
-        bail!("job {} ended {}: {}", resp.job_id, done.job.state.state_type, done.job.state.message);
+        bail!(
+            "job {} ended {}: {}",
+            resp.job_id,
+            done.job.state.state_type,
+            done.job.state.message
+        );
     }
     Ok(())
 }

@@ -10,8 +10,11 @@ fn text(b: &[u8]) -> String {
 
 fn cluster(settings: &[&str]) -> (tempfile::TempDir, Cluster) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut cluster = Cluster::start(Binaries::in_target("debug"), dir.path(), 0).expect("cluster starts");
-    cluster.add_compute(0, settings).expect("compute node starts");
+    let mut cluster =
+        Cluster::start(Binaries::in_target("debug"), dir.path(), 0).expect("cluster starts");
+    cluster
+        .add_compute(0, settings)
+        .expect("compute node starts");
     (dir, cluster)
 }
 
@@ -22,7 +25,15 @@ fn docker_run_prints_the_container_output() {
     let (_dir, cluster) = cluster(&[]);
     let out = cluster
         .bh()
-        .args(["docker", "run", image, "--", "sh", "-c", "echo hello from docker; echo to-stderr >&2"])
+        .args([
+            "docker",
+            "run",
+            image,
+            "--",
+            "sh",
+            "-c",
+            "echo hello from docker; echo to-stderr >&2",
+        ])
         .output()
         .expect("bh runs");
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -37,10 +48,29 @@ fn docker_job_over_its_memory_limit_fails_saying_so() {
     // dd allocates its block size in one buffer: 256 MB against a 32 MB limit.
     let out = cluster
         .bh()
-        .args(["docker", "run", "--memory", "32Mb", image, "--", "dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=4"])
+        .args([
+            "docker",
+            "run",
+            "--memory",
+            "32Mb",
+            image,
+            "--",
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=256M",
+            "count=4",
+        ])
         .output()
         .expect("bh runs");
-    assert!(!out.status.success(), "the job must fail: {}", text(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "the job must fail: {}",
+        text(&out.stdout)
+    );
     let stderr = text(&out.stderr).to_lowercase();
-    assert!(stderr.contains("memory"), "the failure names memory: {stderr}");
+    assert!(
+        stderr.contains("memory"),
+        "the failure names memory: {stderr}"
+    );
 }

@@ -9,7 +9,8 @@ use xtask::samples::{failing_wasm, hello_wasm};
 
 fn start(nodes: usize) -> (tempfile::TempDir, Cluster) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let cluster = Cluster::start(Binaries::in_target("debug"), dir.path(), nodes).expect("cluster starts");
+    let cluster =
+        Cluster::start(Binaries::in_target("debug"), dir.path(), nodes).expect("cluster starts");
     (dir, cluster)
 }
 
@@ -18,14 +19,24 @@ fn text(b: &[u8]) -> String {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "command failed: {}\nstdout: {}", text(&out.stderr), text(&out.stdout));
+    assert!(
+        out.status.success(),
+        "command failed: {}\nstdout: {}",
+        text(&out.stderr),
+        text(&out.stdout)
+    );
     text(&out.stdout)
 }
 
 fn get_json(cluster: &Cluster, path: &str) -> (u16, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
-        let resp = reqwest::get(format!("{}{}", cluster.api_url(), path)).await.expect("GET");
+        let resp = reqwest::get(format!("{}{}", cluster.api_url(), path))
+            .await
+            .expect("GET");
         let status = resp.status().as_u16();
         let body = resp.json::<Value>().await.expect("JSON body");
         (status, body)
@@ -33,7 +44,10 @@ fn get_json(cluster: &Cluster, path: &str) -> (u16, Value) {
 }
 
 fn put_json(cluster: &Cluster, path: &str, body: &Value) -> (u16, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let resp = reqwest::Client::new()
             .put(format!("{}{}", cluster.api_url(), path))
@@ -54,32 +68,58 @@ fn wasm_job_runs_end_to_end_and_has_bacalhau_shapes() {
     std::fs::write(&module, hello_wasm("hello from bh\n").expect("wat")).expect("write module");
 
     // `bh wasm run` waits and prints the job's stdout.
-    let out = cluster.bh().arg("wasm").arg("run").arg(&module).output().expect("bh runs");
+    let out = cluster
+        .bh()
+        .arg("wasm")
+        .arg("run")
+        .arg(&module)
+        .output()
+        .expect("bh runs");
     assert_eq!(ok(&out), "hello from bh\n");
 
     // And again with --id-only, then check the JSON shapes over the REST API.
-    let out = cluster.bh().args(["wasm", "run", "--id-only"]).arg(&module).output().expect("bh runs");
+    let out = cluster
+        .bh()
+        .args(["wasm", "run", "--id-only"])
+        .arg(&module)
+        .output()
+        .expect("bh runs");
     let id = ok(&out).trim().to_string();
     assert!(id.starts_with("j-") && id.len() == 38, "job id {id}");
 
-    let (status, body) = get_json(&cluster, &format!("/api/v1/orchestrator/jobs/{id}?include=executions"));
+    let (status, body) = get_json(
+        &cluster,
+        &format!("/api/v1/orchestrator/jobs/{id}?include=executions"),
+    );
     assert_eq!(status, 200, "{body}");
     let job = &body["Job"];
     assert_eq!(job["ID"], Value::String(id.clone()));
     assert_eq!(job["State"]["StateType"], "Completed", "{job}");
     assert_eq!(job["Type"], "batch");
-    assert!(job["CreateTime"].as_i64().unwrap_or(0) > 1_600_000_000_000_000_000, "nanoseconds: {job}");
+    assert!(
+        job["CreateTime"].as_i64().unwrap_or(0) > 1_600_000_000_000_000_000,
+        "nanoseconds: {job}"
+    );
     assert!(job["Version"].is_u64() && job["Revision"].is_u64());
     let execs = body["Executions"].as_array().expect("Executions included");
     assert_eq!(execs.len(), 1, "{body}");
     let exec = &execs[0];
     assert!(exec["ID"].as_str().unwrap_or("").starts_with("e-"));
     assert!(exec["NodeID"].as_str().unwrap_or("").starts_with("n-"));
-    assert_eq!(exec["ComputeState"]["StateType"], 9, "Completed is the integer 9: {exec}");
-    assert_eq!(exec["DesiredState"]["StateType"], 1, "Running is the integer 1: {exec}");
+    assert_eq!(
+        exec["ComputeState"]["StateType"], 9,
+        "Completed is the integer 9: {exec}"
+    );
+    assert_eq!(
+        exec["DesiredState"]["StateType"], 1,
+        "Running is the integer 1: {exec}"
+    );
     assert_eq!(exec["RunOutput"]["Stdout"], "hello from bh\n");
     assert_eq!(exec["RunOutput"]["ExitCode"], 0);
-    assert!(exec["RunOutput"].get("stderr").is_some(), "lowercase stderr key: {exec}");
+    assert!(
+        exec["RunOutput"].get("stderr").is_some(),
+        "lowercase stderr key: {exec}"
+    );
 
     // Short prefix resolves; the list shows the job; the nodes are both there.
     let short = &id[..10];
@@ -87,7 +127,13 @@ fn wasm_job_runs_end_to_end_and_has_bacalhau_shapes() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["Job"]["ID"], Value::String(id.clone()));
     let (_, list) = get_json(&cluster, "/api/v1/orchestrator/jobs");
-    assert!(list["Items"].as_array().map(|a| a.len() >= 2).unwrap_or(false), "{list}");
+    assert!(
+        list["Items"]
+            .as_array()
+            .map(|a| a.len() >= 2)
+            .unwrap_or(false),
+        "{list}"
+    );
     let (_, nodes) = get_json(&cluster, "/api/v1/orchestrator/nodes");
     let nodes = nodes["Nodes"].as_array().cloned().unwrap_or_default();
     assert_eq!(nodes.len(), 2);
@@ -104,21 +150,52 @@ fn wasm_job_runs_end_to_end_and_has_bacalhau_shapes() {
 fn failing_module_fails_the_job_and_keeps_exit_code_and_stderr() {
     let (dir, cluster) = start(1);
     let module = dir.path().join("fail.wasm");
-    std::fs::write(&module, failing_wasm("something broke\n", 3).expect("wat")).expect("write module");
+    std::fs::write(&module, failing_wasm("something broke\n", 3).expect("wat"))
+        .expect("write module");
 
-    let out = cluster.bh().arg("wasm").arg("run").arg(&module).output().expect("bh runs");
+    let out = cluster
+        .bh()
+        .arg("wasm")
+        .arg("run")
+        .arg(&module)
+        .output()
+        .expect("bh runs");
     assert!(!out.status.success(), "a failed job makes bh exit non-zero");
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("something broke") || stderr.contains("exit code 3"), "{stderr}");
+    assert!(
+        stderr.contains("something broke") || stderr.contains("exit code 3"),
+        "{stderr}"
+    );
 
-    let out = cluster.bh().args(["job", "list", "--output", "json"]).output().expect("bh runs");
+    let out = cluster
+        .bh()
+        .args(["job", "list", "--output", "json"])
+        .output()
+        .expect("bh runs");
     let jobs: Value = serde_json::from_str(&ok(&out)).expect("json list");
-    let id = jobs.as_array().and_then(|a| a.first()).and_then(|j| j["ID"].as_str()).expect("a job").to_string();
-    let (_, body) = get_json(&cluster, &format!("/api/v1/orchestrator/jobs/{id}?include=executions"));
+    let id = jobs
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|j| j["ID"].as_str())
+        .expect("a job")
+        .to_string();
+    let (_, body) = get_json(
+        &cluster,
+        &format!("/api/v1/orchestrator/jobs/{id}?include=executions"),
+    );
     assert_eq!(body["Job"]["State"]["StateType"], "Failed", "{body}");
     let execs = body["Executions"].as_array().cloned().unwrap_or_default();
-    let failed = execs.iter().find(|e| e["RunOutput"]["ExitCode"] == 3).expect("an execution kept exit code 3");
-    assert!(failed["RunOutput"]["stderr"].as_str().unwrap_or("").contains("something broke"), "{failed}");
+    let failed = execs
+        .iter()
+        .find(|e| e["RunOutput"]["ExitCode"] == 3)
+        .expect("an execution kept exit code 3");
+    assert!(
+        failed["RunOutput"]["stderr"]
+            .as_str()
+            .unwrap_or("")
+            .contains("something broke"),
+        "{failed}"
+    );
 }
 
 #[test]
@@ -130,7 +207,14 @@ fn acknowledged_job_survives_orchestrator_sigkill() {
     // No compute node yet: with a queue timeout the job waits instead of failing.
     let out = cluster
         .bh()
-        .args(["wasm", "run", "--id-only", "--wait=false", "--queue-timeout", "600"])
+        .args([
+            "wasm",
+            "run",
+            "--id-only",
+            "--wait=false",
+            "--queue-timeout",
+            "600",
+        ])
         .arg(&module)
         .output()
         .expect("bh runs");
@@ -138,7 +222,9 @@ fn acknowledged_job_survives_orchestrator_sigkill() {
     assert!(id.starts_with("j-"));
 
     // The submit was acknowledged: kill -9 right away, restart on the same data.
-    cluster.restart_orchestrator().expect("orchestrator restarts");
+    cluster
+        .restart_orchestrator()
+        .expect("orchestrator restarts");
     cluster.add_compute(0, &[]).expect("compute node joins");
 
     let out = cluster
@@ -147,11 +233,23 @@ fn acknowledged_job_survives_orchestrator_sigkill() {
         .output()
         .expect("bh runs");
     ok(&out);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let done = rt
-        .block_on(cluster.client().expect("client").wait_for_job(&id, "default", std::time::Duration::from_secs(120)))
+        .block_on(cluster.client().expect("client").wait_for_job(
+            &id,
+            "default",
+            std::time::Duration::from_secs(120),
+        ))
         .expect("job finishes");
-    assert_eq!(done.job.state.state_type, bh_models::JobStateType::Completed, "{:?}", done.job.state);
+    assert_eq!(
+        done.job.state.state_type,
+        bh_models::JobStateType::Completed,
+        "{:?}",
+        done.job.state
+    );
 }
 
 #[test]
@@ -165,21 +263,41 @@ fn bad_input_is_refused_with_the_field_named() {
     let message = body["Message"].as_str().unwrap_or("");
     assert!(message.contains("CPU"), "names the field: {message}");
     assert_eq!(body["Status"], 400);
-    assert!(body.get("RequestID").is_some() && body.get("Code").is_some(), "{body}");
+    assert!(
+        body.get("RequestID").is_some() && body.get("Code").is_some(),
+        "{body}"
+    );
 
     // CLI: one readable line, non-zero exit.
     let spec = dir.path().join("bad.yaml");
     std::fs::write(&spec, "Type: batch\nTasks:\n  - Name: t\n    Engine:\n      Type: wasm\n    Timeouts:\n      ExecutionTimeout: -5\n").expect("write");
-    let out = cluster.bh().arg("job").arg("run").arg(&spec).output().expect("bh runs");
+    let out = cluster
+        .bh()
+        .arg("job")
+        .arg("run")
+        .arg(&spec)
+        .output()
+        .expect("bh runs");
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains("ExecutionTimeout"), "{stderr}");
 
     // Unknown job: 404 on the API, a clear line from the CLI.
-    let (status, body) = get_json(&cluster, "/api/v1/orchestrator/jobs/j-00000000-0000-0000-0000-000000000000");
+    let (status, body) = get_json(
+        &cluster,
+        "/api/v1/orchestrator/jobs/j-00000000-0000-0000-0000-000000000000",
+    );
     assert_eq!(status, 404, "{body}");
-    let out = cluster.bh().args(["job", "describe", "j-doesnotexist"]).output().expect("bh runs");
+    let out = cluster
+        .bh()
+        .args(["job", "describe", "j-doesnotexist"])
+        .output()
+        .expect("bh runs");
     assert!(!out.status.success());
-    assert!(text(&out.stderr).to_lowercase().contains("not found"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).to_lowercase().contains("not found"),
+        "{}",
+        text(&out.stderr)
+    );
 }

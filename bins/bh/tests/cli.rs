@@ -15,7 +15,9 @@ use bh_models::{
     Error, Execution, ExecutionStateType, Job, JobStateType, NodeInfo, NodeState, Result,
     RunCommandResult, State,
 };
-use bh_transport::service::{GetJobOptions, HistoryOptions, NodeListOptions, OrchestratorApi};
+use bh_transport::service::{
+    AgentApi, GetJobOptions, HistoryOptions, NodeListOptions, OrchestratorApi,
+};
 
 /// Jobs run instantly: image `fail` fails with exit code 2, anything else prints a greeting.
 #[derive(Default)]
@@ -153,6 +155,9 @@ impl OrchestratorApi for InstantOrchestrator {
             error: String::new(),
         })
     }
+}
+
+impl AgentApi for InstantOrchestrator {
     fn agent_node(&self) -> NodeInfo {
         node().info
     }

@@ -51,7 +51,10 @@ async fn run() -> Result<()> {
         Ok(docker) => executors.push(Arc::new(docker)),
         Err(err) => {
             tracing::warn!(%err, "docker engine unavailable; docker jobs will be refused");
-            executors.push(Arc::new(UnavailableExecutor::new("docker", err.to_string())));
+            executors.push(Arc::new(UnavailableExecutor::new(
+                "docker",
+                err.to_string(),
+            )));
         }
     }
 
@@ -68,10 +71,38 @@ async fn run() -> Result<()> {
         .context("start the compute node")?;
 
     let shutdown = tokio_util::sync::CancellationToken::new();
+    // The agent endpoints (`bh agent node --api-port ...` shows engines, capacity and why an engine is
+    // missing). On a host that also runs the orchestrator the port may be taken: the node works without them.
+    let api_addr =
+        match tokio::net::TcpListener::bind((config.api.host.as_str(), config.api.port)).await {
+            Ok(listener) => {
+                let addr = listener.local_addr()?;
+                tracing::info!(%addr, "agent API listening");
+                let router = bh_transport::agent_router(node.clone());
+                let stop = shutdown.clone();
+                tokio::spawn(async move {
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                });
+                addr.to_string()
+            }
+            Err(err) => {
+                tracing::warn!(
+                    %err,
+                    "agent API not served on {}:{} (set API.Port to serve it)",
+                    config.api.host,
+                    config.api.port
+                );
+                "none".to_string()
+            }
+        };
+
     let agent = Arc::new(AnnounceFirstConnection {
         node: node.clone(),
         announced: std::sync::Once::new(),
         orchestrators: config.compute.orchestrators.join(","),
+        api: api_addr,
     });
     let opts = bh_transport::ClientOptions {
         heartbeat_interval: Duration::from_secs(config.compute.heartbeat_interval_secs.max(1)),
@@ -102,6 +133,7 @@ struct AnnounceFirstConnection {
     node: Arc<ComputeNode>,
     announced: std::sync::Once,
     orchestrators: String,
+    api: String,
 }
 
 #[async_trait]
@@ -113,7 +145,12 @@ impl ComputeAgent for AnnounceFirstConnection {
     async fn on_connected(&self) {
         self.node.on_connected().await;
         self.announced.call_once(|| {
-            println!("computed ready node={} orchestrators={}", self.node.node_id(), self.orchestrators);
+            println!(
+                "computed ready node={} orchestrators={} api={}",
+                self.node.node_id(),
+                self.orchestrators,
+                self.api
+            );
         });
     }
 

@@ -872,3 +872,24 @@ impl Inner {
         }
     }
 }
+
+impl bh_transport::service::AgentApi for ComputeNode {
+    fn agent_node(&self) -> NodeInfo {
+        self.inner.node_info()
+    }
+
+    fn agent_config(&self) -> serde_json::Value {
+        let config = &self.inner.config;
+        serde_json::json!({
+            "DataDir": config.data_dir.display().to_string(),
+            "NodeID": self.inner.node_id,
+            "Labels": config.labels,
+            "Compute": {
+                "Enabled": true,
+                "AllocatedCapacity": config.allocated_capacity,
+                "AllowListedLocalPaths": config.allowed_local_paths,
+            },
+            "JobAdmissionControl": { "AcceptNetworkedJobs": config.accept_networked_jobs },
+        })
+    }
+}

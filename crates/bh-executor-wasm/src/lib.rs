@@ -7,6 +7,8 @@
 //! [`ExecutionRequest::inputs`] hold a [`Mount`](bh_compute::Mount) whose `target` equals the InputSource's `Target`, and
 //! whose `host_path` is the module file (or a folder holding exactly one file). The node fills in a
 //! `Target` where the user gave none, so every module InputSource that reaches this executor has one.
+//! An `inline` module that nobody prepared (no mount at its target) is decoded from its data URL by the
+//! executor itself.
 //!
 //! Each input mount is visible to the module read-only at its target, each output mount read-write
 //! (`/outputs` by default). A mount of a single file is exposed through its parent folder in the guest

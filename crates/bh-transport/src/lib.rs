@@ -19,7 +19,7 @@ pub use client::Client;
 pub use grpc::{
     connect_once, run_compute_client, serve_grpc, ClientOptions, SessionEnd, SessionState,
 };
-pub use rest::{router, MAX_BODY_BYTES};
+pub use rest::{agent_router, router, MAX_BODY_BYTES};
 
 /// Code generated from `proto/bh/v1/node.proto`.
 #[allow(clippy::all, missing_docs)]

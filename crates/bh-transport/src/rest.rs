@@ -16,7 +16,7 @@ use bh_models::{BuildVersionInfo, ErrorCode};
 use serde::Serialize;
 
 use crate::errors::ApiError;
-use crate::service::{GetJobOptions, HistoryOptions, NodeListOptions, OrchestratorApi};
+use crate::service::{AgentApi, GetJobOptions, HistoryOptions, NodeListOptions, OrchestratorApi};
 
 /// Largest accepted request body (upstream's limit).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -59,16 +59,40 @@ pub fn router(api: Arc<dyn OrchestratorApi>) -> Router {
             "/nodes/{id}",
             get(get_node).put(update_node).post(update_node),
         );
-    let agent = Router::new()
+    let agent_api: Arc<dyn AgentApi> = api.clone();
+    Router::new()
+        .nest("/api/v1/orchestrator", jobs)
+        .nest("/api/v1/agent", agent_routes().with_state(agent_api))
+        .route("/api/v1/requester", any(requester_gone))
+        .route("/api/v1/requester/{*rest}", any(requester_gone))
+        .merge(redirects())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(api)
+}
+
+/// The agent endpoints alone (`/api/v1/agent/{alive,version,node,config}` and the redirects), as a compute
+/// node serves them.
+pub fn agent_router(api: Arc<dyn AgentApi>) -> Router {
+    Router::new()
+        .nest("/api/v1/agent", agent_routes())
+        .merge(redirects())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(api)
+}
+
+fn agent_routes() -> Router<Arc<dyn AgentApi>> {
+    Router::new()
         .route("/alive", get(alive))
         .route("/version", get(version))
         .route("/node", get(agent_node))
-        .route("/config", get(agent_config));
+        .route("/config", get(agent_config))
+}
+
+fn redirects<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .nest("/api/v1/orchestrator", jobs)
-        .nest("/api/v1/agent", agent)
-        .route("/api/v1/requester", any(requester_gone))
-        .route("/api/v1/requester/{*rest}", any(requester_gone))
         .route("/", get(|| async { redirect_301("/api/v1/agent/version") }))
         .route(
             "/version",
@@ -78,10 +102,6 @@ pub fn router(api: Arc<dyn OrchestratorApi>) -> Router {
             "/livez",
             get(|| async { redirect_301("/api/v1/agent/alive") }),
         )
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(api)
 }
 
 /// A 301 redirect (axum's `Redirect::permanent` answers 308; upstream's Echo server answers 301).
@@ -468,12 +488,12 @@ async fn version(uri: Uri) -> ApiResult {
     )
 }
 
-async fn agent_node(State(api): State<Api>, uri: Uri) -> ApiResult {
+async fn agent_node(State(api): State<Arc<dyn AgentApi>>, uri: Uri) -> ApiResult {
     let q = QueryParams::parse(&uri)?;
     json(q.pretty(), &api.agent_node())
 }
 
-async fn agent_config(State(api): State<Api>, uri: Uri) -> ApiResult {
+async fn agent_config(State(api): State<Arc<dyn AgentApi>>, uri: Uri) -> ApiResult {
     let q = QueryParams::parse(&uri)?;
     json(
         q.pretty(),

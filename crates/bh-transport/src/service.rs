@@ -46,7 +46,7 @@ pub struct NodeListOptions {
 /// What the REST gateway needs from the orchestrator. `id` arguments may be a full job ID, a unique short
 /// prefix or a job name, resolved in `namespace`.
 #[async_trait]
-pub trait OrchestratorApi: Send + Sync + 'static {
+pub trait OrchestratorApi: AgentApi {
     async fn put_job(&self, namespace_hint: &str, req: PutJobRequest) -> Result<PutJobResponse>;
     async fn get_job(
         &self,
@@ -72,6 +72,11 @@ pub trait OrchestratorApi: Send + Sync + 'static {
     async fn list_nodes(&self, opts: NodeListOptions) -> Result<ListNodesResponse>;
     async fn get_node(&self, id: &str) -> Result<GetNodeResponse>;
     async fn update_node(&self, id: &str, req: PutNodeRequest) -> Result<PutNodeResponse>;
+}
+
+/// What every node's agent endpoints (`/api/v1/agent/...`) need: the orchestrator and compute nodes both serve
+/// them.
+pub trait AgentApi: Send + Sync + 'static {
     /// `GET /api/v1/agent/node`.
     fn agent_node(&self) -> NodeInfo;
     /// `GET /api/v1/agent/config` (the effective configuration, secrets removed).

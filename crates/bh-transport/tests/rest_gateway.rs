@@ -13,7 +13,9 @@ use bh_models::{
     BuildVersionInfo, Error, ErrorCode, Job, JobStateType, NodeInfo, NodeState, Result, SpecConfig,
     State,
 };
-use bh_transport::service::{GetJobOptions, HistoryOptions, NodeListOptions, OrchestratorApi};
+use bh_transport::service::{
+    AgentApi, GetJobOptions, HistoryOptions, NodeListOptions, OrchestratorApi,
+};
 use bh_transport::{router, Client};
 use serde_json::{json, Value};
 
@@ -163,6 +165,9 @@ impl OrchestratorApi for FakeApi {
             error: String::new(),
         })
     }
+}
+
+impl AgentApi for FakeApi {
     fn agent_node(&self) -> NodeInfo {
         NodeInfo {
             node_id: "n-orch".into(),

@@ -16,7 +16,9 @@ use bh_models::{
     BuildVersionInfo, Constraint, Error, ExecutionStateType, Job, JobStateType, NodeInfo,
     NodeState, Result, State,
 };
-use bh_transport::service::{GetJobOptions, HistoryOptions, NodeListOptions, OrchestratorApi};
+use bh_transport::service::{
+    AgentApi, GetJobOptions, HistoryOptions, NodeListOptions, OrchestratorApi,
+};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::effects::job_event;
@@ -322,7 +324,9 @@ impl OrchestratorApi for Orchestrator {
     async fn update_node(&self, id: &str, req: PutNodeRequest) -> Result<PutNodeResponse> {
         self.node_action(id, req).await
     }
+}
 
+impl AgentApi for Orchestrator {
     fn agent_node(&self) -> NodeInfo {
         NodeInfo {
             node_id: self.config.node_id.clone(),

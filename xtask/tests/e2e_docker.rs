@@ -74,3 +74,99 @@ fn docker_job_over_its_memory_limit_fails_saying_so() {
         "the failure names memory: {stderr}"
     );
 }
+
+/// A one-shot HTTP server on the host's loopback that answers every request with `body`.
+fn serve_http(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn http_network_mode_reaches_listed_domains_only() {
+    assert!(docker_available(), "these tests need the Docker Engine");
+    let image = ensure_busybox_image().expect("busybox image");
+    let port = serve_http("allowed-content");
+    let (_dir, cluster) = cluster(&["JobAdmissionControl.AcceptNetworkedJobs=true"]);
+
+    let allowed = format!("wget -q -O - http://localhost:{port}/");
+    let out = cluster
+        .bh()
+        .args([
+            "docker",
+            "run",
+            "--network",
+            "http",
+            "--domain",
+            "localhost",
+            image,
+            "--",
+            "sh",
+            "-c",
+            &allowed,
+        ])
+        .output()
+        .expect("bh runs");
+    assert!(
+        out.status.success(),
+        "allowed domain: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "allowed-content");
+
+    let refused = format!("wget -q -O - http://not-listed.example:{port}/");
+    let out = cluster
+        .bh()
+        .args([
+            "docker",
+            "run",
+            "--network",
+            "http",
+            "--domain",
+            "localhost",
+            image,
+            "--",
+            "sh",
+            "-c",
+            &refused,
+        ])
+        .output()
+        .expect("bh runs");
+    assert!(
+        !out.status.success(),
+        "a domain not listed must be refused: {}",
+        text(&out.stdout)
+    );
+    assert!(!text(&out.stdout).contains("allowed-content"));
+}
+
+#[test]
+fn networked_jobs_are_refused_unless_admitted() {
+    assert!(docker_available(), "these tests need the Docker Engine");
+    let image = ensure_busybox_image().expect("busybox image");
+    let (_dir, cluster) = cluster(&[]);
+    let out = cluster
+        .bh()
+        .args(["docker", "run", "--network", "full", image, "--", "true"])
+        .output()
+        .expect("bh runs");
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("AcceptNetworkedJobs"),
+        "the refusal says why: {stderr}"
+    );
+}

@@ -98,21 +98,26 @@ fn test() -> Result<()> {
     Ok(())
 }
 
+/// Builds the three binaries, in release mode for benchmarks.
+fn build_binaries(release: bool) -> Result<()> {
+    let mut args = vec![
+        "build",
+        "--bins",
+        "-p",
+        "orchestratord",
+        "-p",
+        "computed",
+        "-p",
+        "bh",
+    ];
+    if release {
+        args.push("--release");
+    }
+    run(&cargo(), &args)
+}
+
 fn demo() -> Result<()> {
-    let cargo = cargo();
-    run(
-        &cargo,
-        &[
-            "build",
-            "--bins",
-            "-p",
-            "orchestratord",
-            "-p",
-            "computed",
-            "-p",
-            "bh",
-        ],
-    )?;
+    build_binaries(false)?;
     let data = workspace_root().join(".bh-demo");
     if data.exists() {
         std::fs::remove_dir_all(&data).with_context(|| format!("clear {}", data.display()))?;
@@ -178,21 +183,7 @@ fn bench(args: &[String]) -> Result<()> {
         .transpose()
         .context("--jobs")?
         .unwrap_or(200);
-    let cargo = cargo();
-    run(
-        &cargo,
-        &[
-            "build",
-            "--release",
-            "--bins",
-            "-p",
-            "orchestratord",
-            "-p",
-            "computed",
-            "-p",
-            "bh",
-        ],
-    )?;
+    build_binaries(true)?;
     let data: PathBuf = std::env::temp_dir().join(format!("bh-bench-{}", std::process::id()));
     let cluster = Cluster::start(Binaries::in_target("release"), &data, 1)?;
     let rt = tokio::runtime::Runtime::new()?;

@@ -19,9 +19,8 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "computed", version)]
 struct Args {
-    /// A configuration file (YAML, JSON or TOML), or a `Key.Path=value` setting; repeatable, later wins.
-    #[arg(short = 'c', long = "config", value_name = "FILE|KEY=VALUE")]
-    config: Vec<String>,
+    #[command(flatten)]
+    settings: daemon::ConfigArgs,
 }
 
 #[tokio::main]
@@ -34,7 +33,7 @@ async fn main() {
 
 async fn run() -> Result<()> {
     let args = Args::parse();
-    let config = daemon::load_config(&args.config)?;
+    let config = daemon::load_config(&args.settings.config)?;
     daemon::init_tracing(&config.logging.level);
 
     let data_dir = PathBuf::from(&config.data_dir);

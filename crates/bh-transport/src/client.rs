@@ -357,7 +357,7 @@ impl Client {
             Error::unavailable(format!(
                 "cannot reach orchestrator at {}: {}",
                 self.base_url(),
-                error_chain(err)
+                crate::errors::error_chain(err)
             ))
         }
     }
@@ -419,18 +419,6 @@ fn encode_segment(segment: &str) -> String {
         }
     }
     out
-}
-
-/// An error with its sources, since reqwest's top-level message alone hides the cause.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -6,6 +6,14 @@ use std::path::Path;
 use bh_models::config::{ConfigFormat, NodeConfig};
 use bh_models::{Error, Result};
 
+/// The daemons' shared command line: `-c/--config FILE|Key.Path=value`, repeatable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// A configuration file (YAML, JSON or TOML), or a `Key.Path=value` setting; repeatable, later wins.
+    #[arg(short = 'c', long = "config", value_name = "FILE|KEY=VALUE")]
+    pub config: Vec<String>,
+}
+
 /// Reads the configuration from `-c` values: defaults, then the file (the last one named), then the
 /// `Key.Path=value` settings in the order given. A value with `=` that is not an existing file is a setting.
 pub fn load_config(values: &[String]) -> Result<NodeConfig> {

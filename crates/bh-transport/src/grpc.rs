@@ -317,7 +317,7 @@ pub async fn connect_once(
     let channel = tokio::select! {
         _ = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
         dialled = endpoint.connect() => dialled.map_err(|e| {
-            Error::unavailable(format!("cannot reach orchestrator at {url}: {}", error_chain(&e)))
+            Error::unavailable(format!("cannot reach orchestrator at {url}: {}", crate::errors::error_chain(&e)))
         })?,
     };
     let mut client = NodeServiceClient::new(channel);
@@ -434,16 +434,4 @@ async fn run_session(
             },
         }
     }
-}
-
-/// An error with its sources, since tonic's transport error alone says only "transport error".
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

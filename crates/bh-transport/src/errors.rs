@@ -118,6 +118,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An error followed by its sources, since the top-level messages of reqwest and tonic hide the cause
+/// ("error sending request", "transport error").
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,17 +170,4 @@ mod tests {
             assert!(http_status(code).is_client_error(), "{code:?}");
         }
     }
-}
-
-/// An error followed by its sources, since the top-level messages of reqwest and tonic hide the cause
-/// ("error sending request", "transport error").
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

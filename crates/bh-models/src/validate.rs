@@ -15,6 +15,10 @@ use crate::job::{
 };
 use crate::selector::{canonical_operator, validate_constraint};
 
+/// The most partitions one job may ask for: the scheduler plans every partition on every evaluation, so an
+/// absurd Count would pin the orchestrator (upstream sets no bound; bh refuses with a clear error instead).
+pub const MAX_JOB_COUNT: i64 = 10_000;
+
 /// The task name used when a task names none.
 pub const DEFAULT_TASK_NAME: &str = "main";
 /// Default CPU request when a task sets none.
@@ -216,6 +220,11 @@ pub fn validation_problems(job: &Job) -> Vec<String> {
     }
     if job.count < 0 {
         problems.push(format!("Count: must not be negative, got {}", job.count));
+    } else if job.count > MAX_JOB_COUNT {
+        problems.push(format!(
+            "Count: at most {MAX_JOB_COUNT} partitions per job, got {}",
+            job.count
+        ));
     } else if job.is_fan_out() && job.count > 1 {
         problems.push(format!(
             "Count: {} jobs run on every matching node and take no count, got {}",
@@ -646,5 +655,25 @@ mod tests {
         for bad in ["", "a", "2A", "A-B", "A B", "BACALHAU_JOB"] {
             assert!(env_name_problem(bad).is_some(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod count_bound_tests {
+    use super::*;
+
+    #[test]
+    fn an_absurd_count_is_refused_naming_the_field() {
+        let mut job = crate::spec::parse_job(
+            "Type: batch\nCount: 99999999999\nTasks:\n  - Name: t\n    Engine:\n      Type: wasm\n",
+        )
+        .expect("parses");
+        normalize(&mut job);
+        let err = validate(&job).expect_err("refused");
+        assert!(
+            err.message.contains("Count: at most 10000"),
+            "{}",
+            err.message
+        );
     }
 }

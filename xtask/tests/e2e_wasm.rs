@@ -301,3 +301,55 @@ fn bad_input_is_refused_with_the_field_named() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn job_in_flight_completes_after_orchestrator_sigkill_with_nodes_connected() {
+    let (dir, mut cluster) = start(2);
+    let module = dir.path().join("hello.wasm");
+    std::fs::write(&module, hello_wasm("still here\n").expect("wat")).expect("write module");
+    let out = cluster
+        .bh()
+        .args(["wasm", "run", "--id-only", "--wait=false"])
+        .arg(&module)
+        .output()
+        .expect("bh runs");
+    let id = ok(&out).trim().to_string();
+
+    // Killed wherever the job is (queued, bidding, running or done); the nodes reconnect to the new process.
+    cluster
+        .restart_orchestrator()
+        .expect("orchestrator restarts");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let done = rt
+        .block_on(cluster.client().expect("client").wait_for_job(
+            &id,
+            "default",
+            std::time::Duration::from_secs(120),
+        ))
+        .expect("job finishes");
+    assert_eq!(
+        done.job.state.state_type,
+        bh_models::JobStateType::Completed,
+        "{:?}",
+        done.job.state
+    );
+    let (_, body) = get_json(
+        &cluster,
+        &format!("/api/v1/orchestrator/jobs/{id}?include=executions"),
+    );
+    let completed = body["Executions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|e| e["ComputeState"]["StateType"] == 9)
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(
+        completed, 1,
+        "exactly one completed execution for the one partition: {body}"
+    );
+}

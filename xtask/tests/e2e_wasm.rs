@@ -101,7 +101,9 @@ fn wasm_job_runs_end_to_end_and_has_bacalhau_shapes() {
         "nanoseconds: {job}"
     );
     assert!(job["Version"].is_u64() && job["Revision"].is_u64());
-    let execs = body["Executions"].as_array().expect("Executions included");
+    let execs = body["Executions"]["Items"]
+        .as_array()
+        .expect("Executions included");
     assert_eq!(execs.len(), 1, "{body}");
     let exec = &execs[0];
     assert!(exec["ID"].as_str().unwrap_or("").starts_with("e-"));
@@ -184,7 +186,10 @@ fn failing_module_fails_the_job_and_keeps_exit_code_and_stderr() {
         &format!("/api/v1/orchestrator/jobs/{id}?include=executions"),
     );
     assert_eq!(body["Job"]["State"]["StateType"], "Failed", "{body}");
-    let execs = body["Executions"].as_array().cloned().unwrap_or_default();
+    let execs = body["Executions"]["Items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let failed = execs
         .iter()
         .find(|e| e["RunOutput"]["ExitCode"] == 3)
@@ -340,7 +345,7 @@ fn job_in_flight_completes_after_orchestrator_sigkill_with_nodes_connected() {
         &cluster,
         &format!("/api/v1/orchestrator/jobs/{id}?include=executions"),
     );
-    let completed = body["Executions"]
+    let completed = body["Executions"]["Items"]
         .as_array()
         .map(|a| {
             a.iter()

@@ -129,6 +129,12 @@ pub struct RunFlags {
     /// Do not print the submission's warnings.
     #[arg(long = "hide-warnings")]
     pub hide_warnings: bool,
+    /// Print the job's output (accepted as upstream's flag; bh prints the output once the job ends).
+    #[arg(short = 'f', long = "follow")]
+    pub follow: bool,
+    /// Accepted as upstream's flag; `bh job describe` shows where each execution ran.
+    #[arg(long = "node-details")]
+    pub node_details: bool,
 }
 
 impl Default for RunFlags {
@@ -139,6 +145,8 @@ impl Default for RunFlags {
             wait_timeout_secs: 600,
             dry_run: false,
             hide_warnings: false,
+            follow: false,
+            node_details: false,
         }
     }
 }

@@ -62,7 +62,8 @@ pub async fn submit_and_follow(
     } else {
         eprintln!("Job successfully submitted. Job ID: {id}");
     }
-    if !run.wait {
+    // `--follow` waits for the output even with `--wait=false`.
+    if !run.wait && !run.follow {
         if !run.id_only {
             eprintln!("To get more details about the job, run: bh job describe {id}");
         }

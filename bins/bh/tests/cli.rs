@@ -19,7 +19,8 @@ use bh_transport::service::{
     AgentApi, GetJobOptions, HistoryOptions, NodeListOptions, OrchestratorApi,
 };
 
-/// Jobs run instantly: image `fail` fails with exit code 2, anything else prints a greeting.
+/// Jobs run instantly: image `fail` fails with exit code 2, image `running` stays Running, anything else prints a
+/// greeting.
 #[derive(Default)]
 struct InstantOrchestrator {
     jobs: Mutex<BTreeMap<String, (Job, Vec<Execution>)>>,
@@ -51,6 +52,8 @@ impl OrchestratorApi for InstantOrchestrator {
         job.state = State::new(
             if failed {
                 JobStateType::Failed
+            } else if image == "running" {
+                JobStateType::Running
             } else {
                 JobStateType::Completed
             },
@@ -291,6 +294,24 @@ fn docker_run_waits_and_prints_output() {
 }
 
 #[test]
+fn run_accepts_upstreams_follow_and_node_details_flags() {
+    let port = start_server();
+    let out = bh(
+        port,
+        &[
+            "docker",
+            "run",
+            "-f",
+            "--node-details",
+            "--wait=false",
+            "ubuntu",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello from ubuntu\n");
+}
+
+#[test]
 fn docker_run_dry_run_needs_no_server_and_prints_yaml() {
     let out = bh(1, &["docker", "run", "--dry-run", "ubuntu", "echo", "hi"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -349,11 +370,39 @@ fn list_describe_and_json_outputs() {
     let described = text(&bh(port, &["job", "describe", &id, "--output", "json"]).stdout);
     let value: serde_json::Value = serde_json::from_str(&described).unwrap();
     assert_eq!(value["Job"]["ID"], id.as_str());
-    assert!(value["Executions"].is_array());
+    assert!(value["Executions"]["Items"].is_array(), "{described}");
     let executions = text(&bh(port, &["job", "executions", &id]).stdout);
     assert!(executions.contains("Completed"), "{executions}");
+    // As upstream: a job that already ended is not stopped.
     let stop = bh(port, &["job", "stop", &id, "--quiet"]);
-    assert!(stop.status.success() && stop.stdout.is_empty());
+    assert_eq!(stop.status.code(), Some(1));
+    assert_eq!(
+        text(&stop.stderr),
+        "Error: Job is already in a terminal state. The current state is: Completed\n"
+    );
+}
+
+#[test]
+fn job_stop_prints_upstream_confirmation() {
+    let port = start_server();
+    let id = text(
+        &bh(
+            port,
+            &["docker", "run", "--id-only", "--wait=false", "running"],
+        )
+        .stdout,
+    )
+    .trim()
+    .to_string();
+    let stop = bh(port, &["job", "stop", &id]);
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    assert_eq!(
+        text(&stop.stdout),
+        "Job stop successfully submitted with evaluation ID: v-2\n"
+    );
+    let quiet = bh(port, &["job", "stop", &id[..10], "--quiet"]);
+    assert!(quiet.status.success(), "{}", text(&quiet.stderr));
+    assert!(quiet.stdout.is_empty() && quiet.stderr.is_empty());
 }
 
 #[test]
@@ -375,6 +424,10 @@ fn node_and_agent_commands() {
     let version = text(&bh(port, &["agent", "version", "--output", "json"]).stdout);
     let value: serde_json::Value = serde_json::from_str(&version).unwrap();
     assert!(value["GitVersion"].is_string(), "{version}");
+    // Without --output: upstream's three lines.
+    let version = text(&bh(port, &["agent", "version"]).stdout);
+    assert!(version.starts_with("Bacalhau v"), "{version}");
+    assert!(version.contains("\nGitCommit "), "{version}");
     let missing = bh(port, &["node", "describe", "n-404"]);
     assert_eq!(text(&missing.stderr), "Error: node not found: n-404\n");
 }

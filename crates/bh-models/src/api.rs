@@ -31,15 +31,77 @@ pub struct PutJobResponse {
 }
 
 /// `GET /api/v1/orchestrator/jobs/{id}` answer.
+///
+/// On the wire `History` and `Executions` are list answers, `{"Items":[...],"NextToken":""}`, as in upstream's
+/// `GetJobResponse` (which nests `ListJobHistoryResponse` and `ListJobExecutionsResponse`); a bare array is
+/// also accepted when reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct GetJobResponse {
     #[serde(rename = "Job")]
     pub job: Job,
-    #[serde(rename = "History", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "History",
+        with = "nested_list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub history: Option<Vec<JobHistory>>,
-    #[serde(rename = "Executions", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Executions",
+        with = "nested_list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub executions: Option<Vec<Execution>>,
+}
+
+/// (De)serialises an optional list as a nested list answer `{"Items":[...],"NextToken":""}`.
+mod nested_list {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    struct ListOut<'a, T> {
+        #[serde(rename = "Items")]
+        items: &'a [T],
+        #[serde(rename = "NextToken")]
+        next_token: &'a str,
+    }
+
+    #[derive(Deserialize)]
+    struct ListIn<T> {
+        #[serde(rename = "Items", alias = "items", default = "Option::default")]
+        items: Option<Vec<T>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either<T> {
+        Bare(Vec<T>),
+        Nested(ListIn<T>),
+    }
+
+    pub(super) fn serialize<S: Serializer, T: Serialize>(
+        value: &Option<Vec<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            None => serializer.serialize_none(),
+            Some(items) => ListOut {
+                items,
+                next_token: "",
+            }
+            .serialize(serializer),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Vec<T>>, D::Error> {
+        Ok(match Option::<Either<T>>::deserialize(deserializer)? {
+            None => None,
+            Some(Either::Bare(items)) => Some(items),
+            Some(Either::Nested(list)) => Some(list.items.unwrap_or_default()),
+        })
+    }
 }
 
 /// `GET /api/v1/orchestrator/jobs` answer.

@@ -37,7 +37,8 @@ impl ErrorCode {
             Self::Forbidden => "Forbidden",
             Self::Conflict => "Conflict",
             Self::Unavailable => "ServiceUnavailable",
-            Self::Timeout => "Timeout",
+            // Upstream's spelling (`bacerrors.TimeOutError`).
+            Self::Timeout => "TimeOut",
             Self::Internal => "InternalError",
         }
     }

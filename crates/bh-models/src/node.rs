@@ -183,12 +183,13 @@ pub struct ConnectionState {
     /// `CONNECTED` or `DISCONNECTED`.
     #[serde(rename = "Status")]
     pub status: String,
-    /// RFC 3339.
-    #[serde(rename = "LastHeartbeat")]
+    /// RFC 3339; empty for never. On the wire "never" is Go's zero time, `0001-01-01T00:00:00Z`, as upstream
+    /// sends it (a Go client cannot decode an empty time).
+    #[serde(rename = "LastHeartbeat", with = "zero_time")]
     pub last_heartbeat: String,
-    #[serde(rename = "ConnectedSince")]
+    #[serde(rename = "ConnectedSince", with = "zero_time")]
     pub connected_since: String,
-    #[serde(rename = "DisconnectedSince")]
+    #[serde(rename = "DisconnectedSince", with = "zero_time")]
     pub disconnected_since: String,
     #[serde(rename = "LastComputeSeqNum")]
     pub last_compute_seq_num: u64,
@@ -196,6 +197,33 @@ pub struct ConnectionState {
     pub last_orchestrator_seq_num: u64,
     #[serde(rename = "LastError", skip_serializing_if = "String::is_empty")]
     pub last_error: String,
+}
+
+/// An RFC 3339 time that is empty in memory for "never" and Go's zero time on the wire.
+mod zero_time {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// How Go's `encoding/json` writes a zero `time.Time`.
+    const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+    pub(super) fn serialize<S: Serializer>(value: &str, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(if value.is_empty() {
+            GO_ZERO_TIME
+        } else {
+            value
+        })
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<String, D::Error> {
+        let value = Option::<String>::deserialize(deserializer)?.unwrap_or_default();
+        Ok(if value == GO_ZERO_TIME {
+            String::new()
+        } else {
+            value
+        })
+    }
 }
 
 /// A node as the orchestrator tracks it.

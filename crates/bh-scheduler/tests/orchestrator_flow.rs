@@ -276,6 +276,23 @@ async fn submitted_job_runs_to_completion_with_its_output() {
         .await
         .unwrap();
     assert!(filtered.items.is_empty());
+
+    // Every ordering `bacalhau job executions --order-by` documents is accepted.
+    for order_by in ["modify_time", "create_time", "id", "state", "created_at"] {
+        let listed = h
+            .orch
+            .job_executions(
+                "default",
+                &job_id,
+                ListOptions {
+                    order_by: order_by.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("order_by={order_by}: {e}"));
+        assert_eq!(listed.items.len(), 1, "order_by={order_by}");
+    }
 }
 
 #[tokio::test]
@@ -456,6 +473,8 @@ async fn rejected_node_is_disconnected_and_refused() {
         .await
         .unwrap();
     assert!(!again.success);
+    // Upstream's wording, which scripts look for.
+    assert_eq!(again.error, "node already rejected");
     let deleted = h
         .orch
         .update_node(

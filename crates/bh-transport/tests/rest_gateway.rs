@@ -439,8 +439,9 @@ async fn job_endpoints_pass_their_parameters() {
         .get("/api/v1/orchestrator/jobs/j-1?include=history&include=executions&namespace=ns")
         .await;
     assert_eq!(status, 200);
-    assert_eq!(body["Executions"], json!([]));
-    assert_eq!(body["History"], json!([]));
+    // Upstream nests list answers here (`ListJobExecutionsResponse`, `ListJobHistoryResponse`).
+    assert_eq!(body["Executions"], json!({"Items": [], "NextToken": ""}));
+    assert_eq!(body["History"], json!({"Items": [], "NextToken": ""}));
     assert_eq!(
         gw.api.last(),
         Call::GetJob(

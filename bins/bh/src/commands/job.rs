@@ -334,15 +334,22 @@ async fn stop(args: JobStopArgs, api: &Api) -> anyhow::Result<()> {
     } else {
         args.reason
     };
+    // Like upstream, a job that already ended is not stopped again (the server only refuses Completed).
+    let current = api
+        .get_job(&args.namespace.namespace, &args.id, false, false)
+        .await?;
+    let state = current.job.state.state_type;
+    if state.is_terminal() {
+        anyhow::bail!("Job is already in a terminal state. The current state is: {state}");
+    }
     let response = api
-        .stop_job(&args.namespace.namespace, &args.id, &reason)
+        .stop_job(&args.namespace.namespace, &current.job.id, &reason)
         .await?;
     if !args.quiet {
-        eprintln!("Job stop requested.");
-        if !response.evaluation_id.is_empty() {
-            eprintln!("Evaluation ID: {}", response.evaluation_id);
-        }
-        println!("{}", args.id);
+        println!(
+            "Job stop successfully submitted with evaluation ID: {}",
+            response.evaluation_id
+        );
     }
     Ok(())
 }

@@ -232,9 +232,17 @@ impl OrchestratorApi for Orchestrator {
             }
             "modified_at" | "modify_time" => items.sort_by_key(|e| (e.modify_time, e.id.clone())),
             "id" => items.sort_by(|a, b| a.id.cmp(&b.id)),
+            // `bacalhau job executions --order-by state` (documented with modify_time, create_time and id).
+            "state" => items.sort_by_key(|e| {
+                (
+                    e.compute_state.state_type.as_i64(),
+                    e.create_time,
+                    e.id.clone(),
+                )
+            }),
             other => {
                 return Err(Error::invalid(format!(
-                    "order_by: unknown execution ordering {other:?} (created_at, modified_at, id)"
+                    "order_by: unknown execution ordering {other:?} (created_at, modified_at, id, state)"
                 )))
             }
         }

@@ -281,6 +281,8 @@ impl Orchestrator {
     ) -> Result<PutNodeResponse> {
         let node = self.find_node(id).await?;
         let node_id = node.info.node_id.clone();
+        // Refusals use upstream's exact wording ("node already approved"), which scripts look for; the CLI
+        // adds the node ID.
         let refuse = |error: String| {
             Ok(PutNodeResponse {
                 success: false,
@@ -290,7 +292,7 @@ impl Orchestrator {
         match req.action.to_ascii_lowercase().as_str() {
             NODE_ACTION_APPROVE => {
                 if node.membership == MEMBERSHIP_APPROVED {
-                    return refuse(format!("node {node_id} already approved"));
+                    return refuse("node already approved".to_string());
                 }
                 self.update_stored_node(&node_id, |n| {
                     n.membership = MEMBERSHIP_APPROVED.to_string();
@@ -302,7 +304,7 @@ impl Orchestrator {
             }
             NODE_ACTION_REJECT => {
                 if node.membership == MEMBERSHIP_REJECTED {
-                    return refuse(format!("node {node_id} already rejected"));
+                    return refuse("node already rejected".to_string());
                 }
                 self.update_stored_node(&node_id, |n| {
                     n.membership = MEMBERSHIP_REJECTED.to_string();

@@ -170,3 +170,88 @@ fn networked_jobs_are_refused_unless_admitted() {
         "the refusal says why: {stderr}"
     );
 }
+
+/// Blocks until Docker reports `event` for a container labelled with this job (including events that
+/// happened before the call), or gives up after `bound`. Event-driven: no polling.
+fn await_docker_event(job_id: &str, event: &str, since: &str, bound: std::time::Duration) -> bool {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("docker")
+        .args(["events", "--since", since, "--format", "{{.Action}}"])
+        .args([
+            "--filter",
+            &format!("label=bh.job-id={job_id}"),
+            "--filter",
+            &format!("event={event}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker events");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Some(Ok(line)) = std::io::BufReader::new(stdout).lines().next() {
+            let _ = tx.send(line);
+        }
+    });
+    let seen = rx.recv_timeout(bound).is_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    seen
+}
+
+#[test]
+fn stop_reaches_the_node_and_removes_the_container() {
+    assert!(docker_available(), "these tests need the Docker Engine");
+    let image = ensure_busybox_image().expect("busybox image");
+    let (_dir, cluster) = cluster(&[]);
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs().saturating_sub(1).to_string())
+        .unwrap_or_default();
+    let out = cluster
+        .bh()
+        .args([
+            "docker",
+            "run",
+            "--wait=false",
+            "--id-only",
+            image,
+            "--",
+            "sleep",
+            "600",
+        ])
+        .output()
+        .expect("bh runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let bound = std::time::Duration::from_secs(60);
+    assert!(
+        await_docker_event(&id, "start", &since, bound),
+        "the container started"
+    );
+
+    let out = cluster
+        .bh()
+        .args(["job", "stop", &id])
+        .output()
+        .expect("bh runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        await_docker_event(&id, "destroy", &since, bound),
+        "the stop reached the node: container removed"
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let job = rt
+        .block_on(
+            cluster
+                .client()
+                .expect("client")
+                .get_job(&id, &Default::default(), "default"),
+        )
+        .expect("job");
+    assert_eq!(job.job.state.state_type, bh_models::JobStateType::Stopped);
+}

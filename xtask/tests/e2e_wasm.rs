@@ -358,3 +358,58 @@ fn job_in_flight_completes_after_orchestrator_sigkill_with_nodes_connected() {
         "exactly one completed execution for the one partition: {body}"
     );
 }
+
+/// A module that spins forever (only a timeout or a stop ends it).
+fn spinning_wasm() -> Vec<u8> {
+    wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start") (loop $forever (br $forever))))"#)
+        .expect("wat")
+}
+
+#[test]
+fn ops_job_runs_once_on_every_node() {
+    let (dir, cluster) = start(2);
+    let module = dir.path().join("hello.wasm");
+    std::fs::write(&module, hello_wasm("everywhere\n").expect("wat")).expect("write module");
+    let out = cluster
+        .bh()
+        .args(["wasm", "run", "--target", "all", "--id-only"])
+        .arg(&module)
+        .output()
+        .expect("bh runs");
+    let id = ok(&out).trim().to_string();
+    let (_, body) = get_json(
+        &cluster,
+        &format!("/api/v1/orchestrator/jobs/{id}?include=executions"),
+    );
+    assert_eq!(body["Job"]["Type"], "ops", "{body}");
+    assert_eq!(body["Job"]["State"]["StateType"], "Completed", "{body}");
+    let execs = body["Executions"]["Items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let nodes: std::collections::BTreeSet<_> = execs
+        .iter()
+        .filter(|e| e["ComputeState"]["StateType"] == 9)
+        .filter_map(|e| e["NodeID"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(nodes.len(), 2, "one completed execution per node: {body}");
+}
+
+#[test]
+fn execution_timeout_kills_the_workload_and_fails_the_job_saying_so() {
+    let (dir, cluster) = start(1);
+    let module = dir.path().join("spin.wasm");
+    std::fs::write(&module, spinning_wasm()).expect("write module");
+    let out = cluster
+        .bh()
+        .args(["wasm", "run", "--timeout", "2"])
+        .arg(&module)
+        .output()
+        .expect("bh runs");
+    assert!(!out.status.success(), "a timed-out job fails");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("timed out"),
+        "the failure says it timed out: {stderr}"
+    );
+}

@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 
-use bh_compute::conformance::{run_conformance_suite, ConformanceTarget, Scenario};
+use bh_compute::conformance::{
+    run_check, run_conformance_suite, CheckOutcome, ConformanceTarget, Scenario,
+};
 use bh_compute::Executor;
 use bh_executor_wasm::{WasmConfig, WasmExecutor};
 use bh_models::SpecConfig;
@@ -383,10 +385,44 @@ async fn wasm_executor_passes_the_conformance_suite() {
         executor: Arc::new(WasmExecutor::new(WasmConfig::default()).unwrap()),
     };
     let report = run_conformance_suite(&target).await;
+    println!("{report}");
     report.assert_all_passed();
     assert_eq!(
         report.skipped(),
         vec!["working_directory"],
         "only the working directory may be skipped:\n{report}"
     );
+}
+
+/// The wasm target, with a trailing slash added to the mount target the workload looks its preopen up by.
+struct TrailingSlashTarget(WasmTarget);
+
+impl ConformanceTarget for TrailingSlashTarget {
+    fn executor(&self) -> Arc<dyn Executor> {
+        self.0.executor()
+    }
+
+    fn engine_spec(&self, scenario: &Scenario) -> Option<SpecConfig> {
+        let mut scenario = scenario.clone();
+        if let Scenario::ReadInput { target, .. } | Scenario::WriteOutput { target, .. } =
+            &mut scenario
+        {
+            target.push('/');
+        }
+        self.0.engine_spec(&scenario)
+    }
+}
+
+#[tokio::test]
+async fn preopens_are_found_whether_or_not_the_name_ends_in_a_slash() {
+    let target = TrailingSlashTarget(WasmTarget {
+        executor: Arc::new(WasmExecutor::new(WasmConfig::default()).unwrap()),
+    });
+    for check in ["input_read_only", "output_collected"] {
+        assert_eq!(
+            run_check(&target, check).await,
+            CheckOutcome::Passed,
+            "{check}"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 use bh_models::api::GetJobResponse;
 use bh_models::ids::short_id;
 use bh_models::{Execution, Job, JobHistory, NodeState};
-use clap::{Args, ValueEnum};
+use clap::{ArgAction, Args, ValueEnum};
 use comfy_table::{presets, ContentArrangement, Table};
 use serde::Serialize;
 
@@ -23,6 +23,24 @@ pub enum OutputFormat {
 pub enum ObjectFormat {
     Json,
     Yaml,
+}
+
+/// Paging and ordering flags of list commands. Which `--order-by` values a list accepts depends on the list
+/// (jobs: created_at, modified_at, id; executions: modify_time, create_time, id, state; nodes: id, type,
+/// available_cpu, available_memory, available_disk, available_gpu, approval, status); the server names the
+/// accepted values when it refuses one.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PagingFlags {
+    /// Paging token from a previous list.
+    #[arg(long = "next-token", default_value = "")]
+    pub next_token: String,
+    /// The field to order by: jobs created_at, modified_at or id; executions modify_time, create_time, id or
+    /// state; nodes id, type, available_cpu, available_memory, available_disk, available_gpu, approval or status.
+    #[arg(long = "order-by", default_value = "")]
+    pub order_by: String,
+    /// Reverse the order.
+    #[arg(long = "order-reversed", visible_alias = "reverse", action = ArgAction::SetTrue)]
+    pub reverse: bool,
 }
 
 /// Flags of list commands.

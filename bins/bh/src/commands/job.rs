@@ -3,11 +3,11 @@
 use std::io::Read as _;
 
 use bh_models::api::ListOptions;
-use clap::{ArgAction, Args, Subcommand};
+use clap::{Args, Subcommand};
 
 use crate::api::{Api, HistoryQuery};
 use crate::job_flags::RunFlags;
-use crate::output::{self, ListOutputFlags, ObjectOutputFlags};
+use crate::output::{self, ListOutputFlags, ObjectOutputFlags, PagingFlags};
 
 /// `bh job ...`
 #[derive(Debug, Subcommand)]
@@ -61,15 +61,8 @@ pub struct JobListArgs {
     /// The maximum number of jobs to list.
     #[arg(long, default_value_t = 10)]
     pub limit: u32,
-    /// Paging token from a previous list.
-    #[arg(long = "next-token", default_value = "")]
-    pub next_token: String,
-    /// Order by created_at or modified_at (also id).
-    #[arg(long = "order-by", default_value = "")]
-    pub order_by: String,
-    /// Reverse the order.
-    #[arg(long = "order-reversed", visible_alias = "reverse", action = ArgAction::SetTrue)]
-    pub reverse: bool,
+    #[command(flatten)]
+    pub paging: PagingFlags,
     /// Filter by labels (Kubernetes-style selector).
     #[arg(long, default_value = "")]
     pub labels: String,
@@ -104,15 +97,8 @@ pub struct JobExecutionsArgs {
     /// The maximum number of executions to list.
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
-    /// Paging token from a previous list.
-    #[arg(long = "next-token", default_value = "")]
-    pub next_token: String,
-    /// Order by modify_time, create_time, id or state.
-    #[arg(long = "order-by", default_value = "")]
-    pub order_by: String,
-    /// Reverse the order.
-    #[arg(long = "order-reversed", visible_alias = "reverse", action = ArgAction::SetTrue)]
-    pub reverse: bool,
+    #[command(flatten)]
+    pub paging: PagingFlags,
     #[command(flatten)]
     pub output: ListOutputFlags,
 }
@@ -136,15 +122,8 @@ pub struct JobHistoryArgs {
     /// The maximum number of events to list (0: all).
     #[arg(long, default_value_t = 0)]
     pub limit: u32,
-    /// Paging token from a previous list.
-    #[arg(long = "next-token", default_value = "")]
-    pub next_token: String,
-    /// Order by a field.
-    #[arg(long = "order-by", default_value = "")]
-    pub order_by: String,
-    /// Reverse the order.
-    #[arg(long = "order-reversed", visible_alias = "reverse", action = ArgAction::SetTrue)]
-    pub reverse: bool,
+    #[command(flatten)]
+    pub paging: PagingFlags,
     #[command(flatten)]
     pub output: ListOutputFlags,
 }
@@ -223,9 +202,9 @@ async fn run_job(
 async fn list(args: JobListArgs, api: &Api) -> anyhow::Result<()> {
     let opts = ListOptions {
         limit: args.limit,
-        next_token: args.next_token,
-        order_by: args.order_by,
-        reverse: args.reverse,
+        next_token: args.paging.next_token,
+        order_by: args.paging.order_by,
+        reverse: args.paging.reverse,
         namespace: if args.all_namespaces {
             "*".to_string()
         } else {
@@ -269,9 +248,9 @@ async fn describe(args: JobDescribeArgs, api: &Api) -> anyhow::Result<()> {
 async fn executions(args: JobExecutionsArgs, api: &Api) -> anyhow::Result<()> {
     let opts = ListOptions {
         limit: args.limit,
-        next_token: args.next_token,
-        order_by: args.order_by,
-        reverse: args.reverse,
+        next_token: args.paging.next_token,
+        order_by: args.paging.order_by,
+        reverse: args.paging.reverse,
         namespace: args.namespace.namespace.clone(),
         labels: Vec::new(),
     };
@@ -302,9 +281,9 @@ async fn history(args: JobHistoryArgs, api: &Api) -> anyhow::Result<()> {
     let query = HistoryQuery {
         list: ListOptions {
             limit: args.limit,
-            next_token: args.next_token,
-            order_by: args.order_by,
-            reverse: args.reverse,
+            next_token: args.paging.next_token,
+            order_by: args.paging.order_by,
+            reverse: args.paging.reverse,
             namespace: args.namespace.namespace.clone(),
             labels: Vec::new(),
         },

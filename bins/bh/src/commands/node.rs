@@ -1,10 +1,10 @@
 //! `bh node list|describe|approve|reject|delete`.
 
 use bh_models::api::{ListOptions, NODE_ACTION_APPROVE, NODE_ACTION_DELETE, NODE_ACTION_REJECT};
-use clap::{ArgAction, Args, Subcommand};
+use clap::{Args, Subcommand};
 
 use crate::api::{Api, NodeQuery};
-use crate::output::{self, ListOutputFlags, ObjectFormat, ObjectOutputFlags};
+use crate::output::{self, ListOutputFlags, ObjectFormat, ObjectOutputFlags, PagingFlags};
 
 /// `bh node ...`
 #[derive(Debug, Subcommand)]
@@ -36,15 +36,8 @@ pub struct NodeListArgs {
     /// The maximum number of nodes to list (0: all).
     #[arg(long, default_value_t = 0)]
     pub limit: u32,
-    /// Paging token from a previous list.
-    #[arg(long = "next-token", default_value = "")]
-    pub next_token: String,
-    /// Order by id, type, available_cpu, available_memory, available_disk, available_gpu, approval or status.
-    #[arg(long = "order-by", default_value = "")]
-    pub order_by: String,
-    /// Reverse the order.
-    #[arg(long = "order-reversed", visible_alias = "reverse", action = ArgAction::SetTrue)]
-    pub reverse: bool,
+    #[command(flatten)]
+    pub paging: PagingFlags,
     #[command(flatten)]
     pub output: ListOutputFlags,
 }
@@ -115,9 +108,9 @@ async fn list(args: NodeListArgs, api: &Api) -> anyhow::Result<()> {
     let query = NodeQuery {
         list: ListOptions {
             limit: args.limit,
-            next_token: args.next_token,
-            order_by: args.order_by,
-            reverse: args.reverse,
+            next_token: args.paging.next_token,
+            order_by: args.paging.order_by,
+            reverse: args.paging.reverse,
             namespace: String::new(),
             labels: if args.labels.trim().is_empty() {
                 Vec::new()

@@ -25,10 +25,16 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    if let Err(err) = run().await {
-        eprintln!("Error: {err:#}");
-        std::process::exit(1);
-    }
+    let code = match run().await {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            1
+        }
+    };
+    // Exit now rather than when the runtime has wound down: a blocking task (a running workload, a long
+    // plan) must not keep a stopped daemon alive.
+    std::process::exit(code);
 }
 
 async fn run() -> Result<()> {

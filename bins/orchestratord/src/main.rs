@@ -22,10 +22,16 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    if let Err(err) = run().await {
-        eprintln!("Error: {err:#}");
-        std::process::exit(1);
-    }
+    let code = match run().await {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            1
+        }
+    };
+    // Exit now rather than when the runtime has wound down: a blocking task (a running workload, a long
+    // plan) must not keep a stopped daemon alive.
+    std::process::exit(code);
 }
 
 async fn run() -> Result<()> {
@@ -109,8 +115,18 @@ async fn run() -> Result<()> {
     daemon::wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
-    orchestrator.shutdown().await;
-    let _ = grpc.await;
-    let _ = api.await;
+    let graceful = async {
+        orchestrator.shutdown().await;
+        let _ = grpc.await;
+        let _ = api.await;
+    };
+    // Everything acknowledged is already durable, so a stop that hangs (a worker busy in a long plan) may be
+    // cut short: the next start re-queues the pending evaluations.
+    if tokio::time::timeout(daemon::SHUTDOWN_GRACE, graceful)
+        .await
+        .is_err()
+    {
+        tracing::warn!("graceful shutdown took too long; exiting");
+    }
     Ok(())
 }

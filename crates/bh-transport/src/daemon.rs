@@ -58,6 +58,9 @@ pub fn node_id(config: &NodeConfig, data_dir: &Path, fallback: &str) -> Result<S
     Ok(fallback.to_string())
 }
 
+/// How long a daemon waits for its tasks to finish after a stop signal before it exits anyway.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

@@ -22,16 +22,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    let code = match run().await {
-        Ok(()) => 0,
-        Err(err) => {
-            eprintln!("Error: {err:#}");
-            1
-        }
-    };
-    // Exit now rather than when the runtime has wound down: a blocking task (a running workload, a long
-    // plan) must not keep a stopped daemon alive.
-    std::process::exit(code);
+    daemon::exit_with(run().await);
 }
 
 async fn run() -> Result<()> {

@@ -58,6 +58,19 @@ pub fn node_id(config: &NodeConfig, data_dir: &Path, fallback: &str) -> Result<S
     Ok(fallback.to_string())
 }
 
+/// Ends the daemon's process: exit 0, or one `Error: ...` line (with its causes) and exit 1. It exits at once
+/// rather than when the runtime has wound down, so a blocking task (a running workload, a long plan) cannot
+/// keep a stopped daemon alive.
+pub fn exit_with<E: std::fmt::Display>(result: std::result::Result<(), E>) -> ! {
+    match result {
+        Ok(()) => std::process::exit(0),
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            std::process::exit(1)
+        }
+    }
+}
+
 /// How long a daemon waits for its tasks to finish after a stop signal before it exits anyway.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 

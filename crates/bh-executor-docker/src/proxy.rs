@@ -236,6 +236,29 @@ async fn connect_upstream(rules: &ProxyRules, host: &str, port: u16) -> io::Resu
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting upstream timed out"))?
 }
 
+/// The connection to `host:port` when the job's allow-list admits `host` and it can be reached; otherwise the
+/// client has been answered (403 or 502) and there is nothing more to do.
+async fn open_upstream(
+    client: &mut TcpStream,
+    rules: &ProxyRules,
+    host: &str,
+    port: u16,
+) -> io::Result<Option<TcpStream>> {
+    if !rules.allowed.allows(host) {
+        let reason = format!("bh proxy: domain {host} is not in the job's allowed domains");
+        respond(client, "403 Forbidden", &reason).await?;
+        return Ok(None);
+    }
+    match connect_upstream(rules, host, port).await {
+        Ok(upstream) => Ok(Some(upstream)),
+        Err(e) => {
+            let reason = format!("bh proxy: cannot reach {host}:{port}: {e}");
+            respond(client, "502 Bad Gateway", &reason).await?;
+            Ok(None)
+        }
+    }
+}
+
 async fn serve_connection(mut client: TcpStream, rules: &ProxyRules) -> io::Result<()> {
     let Ok(head) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client)).await else {
         return respond(
@@ -275,16 +298,8 @@ async fn serve_connection(mut client: TcpStream, rules: &ProxyRules) -> io::Resu
             )
             .await;
         };
-        if !rules.allowed.allows(&host) {
-            let reason = format!("bh proxy: domain {host} is not in the job's allowed domains");
-            return respond(&mut client, "403 Forbidden", &reason).await;
-        }
-        let mut upstream = match connect_upstream(rules, &host, port).await {
-            Ok(upstream) => upstream,
-            Err(e) => {
-                let reason = format!("bh proxy: cannot reach {host}:{port}: {e}");
-                return respond(&mut client, "502 Bad Gateway", &reason).await;
-            }
+        let Some(mut upstream) = open_upstream(&mut client, rules, &host, port).await? else {
+            return Ok(());
         };
         client
             .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
@@ -327,16 +342,8 @@ async fn serve_connection(mut client: TcpStream, rules: &ProxyRules) -> io::Resu
         )
         .await;
     };
-    if !rules.allowed.allows(&host) {
-        let reason = format!("bh proxy: domain {host} is not in the job's allowed domains");
-        return respond(&mut client, "403 Forbidden", &reason).await;
-    }
-    let mut upstream = match connect_upstream(rules, &host, port).await {
-        Ok(upstream) => upstream,
-        Err(e) => {
-            let reason = format!("bh proxy: cannot reach {host}:{port}: {e}");
-            return respond(&mut client, "502 Bad Gateway", &reason).await;
-        }
+    let Some(mut upstream) = open_upstream(&mut client, rules, &host, port).await? else {
+        return Ok(());
     };
     let mut forwarded = format!("{method} {path} {version}\r\n");
     for header in lines.filter(|l| !l.is_empty()) {

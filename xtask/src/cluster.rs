@@ -206,6 +206,16 @@ impl Cluster {
         )?)
     }
 
+    /// Waits (long poll, no sleeping) until job `id` is terminal, for at most two minutes.
+    pub fn wait_for_job(&self, id: &str) -> Result<bh_models::api::GetJobResponse> {
+        let client = self.client()?;
+        Ok(block_on(client.wait_for_job(
+            id,
+            "default",
+            Duration::from_secs(120),
+        ))?)
+    }
+
     /// A `bh` command pointed at this cluster.
     pub fn bh(&self) -> Command {
         let mut cmd = Command::new(&self.bins.bh);
@@ -214,6 +224,17 @@ impl Cluster {
             .env_remove("BACALHAU_API_HOST")
             .env_remove("BACALHAU_API_PORT");
         cmd
+    }
+}
+
+/// Runs `future` to completion on a fresh single-threaded runtime (for synchronous tests and tools).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(future),
+        Err(err) => panic!("cannot start a tokio runtime: {err}"),
     }
 }
 

@@ -1,7 +1,7 @@
 //! End-to-end: `bh docker run` through the real binaries on the real Docker Engine, with a busybox image
 //! built locally (no registry). Needs `cargo build --workspace --bins` first (`cargo xtask test` does it).
 
-use xtask::cluster::{Binaries, Cluster};
+use xtask::cluster::{block_on, Binaries, Cluster};
 use xtask::images::{docker_available, ensure_busybox_image};
 
 fn text(b: &[u8]) -> String {
@@ -102,24 +102,26 @@ fn http_network_mode_reaches_listed_domains_only() {
     let port = serve_http("allowed-content");
     let (_dir, cluster) = cluster(&["JobAdmissionControl.AcceptNetworkedJobs=true"]);
 
-    let allowed = format!("wget -q -O - http://localhost:{port}/");
-    let out = cluster
-        .bh()
-        .args([
-            "docker",
-            "run",
-            "--network",
-            "http",
-            "--domain",
-            "localhost",
-            image,
-            "--",
-            "sh",
-            "-c",
-            &allowed,
-        ])
-        .output()
-        .expect("bh runs");
+    // The same job but for the URL it fetches, in HTTP mode with only `localhost` allowed.
+    let fetch = |url: String| {
+        let script = format!("wget -q -O - {url}");
+        cluster
+            .bh()
+            .args([
+                "docker",
+                "run",
+                "--network",
+                "http",
+                "--domain",
+                "localhost",
+                image,
+            ])
+            .args(["--", "sh", "-c", &script])
+            .output()
+            .expect("bh runs")
+    };
+
+    let out = fetch(format!("http://localhost:{port}/"));
     assert!(
         out.status.success(),
         "allowed domain: {}",
@@ -127,24 +129,7 @@ fn http_network_mode_reaches_listed_domains_only() {
     );
     assert_eq!(text(&out.stdout), "allowed-content");
 
-    let refused = format!("wget -q -O - http://not-listed.example:{port}/");
-    let out = cluster
-        .bh()
-        .args([
-            "docker",
-            "run",
-            "--network",
-            "http",
-            "--domain",
-            "localhost",
-            image,
-            "--",
-            "sh",
-            "-c",
-            &refused,
-        ])
-        .output()
-        .expect("bh runs");
+    let out = fetch(format!("http://not-listed.example:{port}/"));
     assert!(
         !out.status.success(),
         "a domain not listed must be refused: {}",
@@ -241,17 +226,7 @@ fn stop_reaches_the_node_and_removes_the_container() {
         "the stop reached the node: container removed"
     );
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let job = rt
-        .block_on(
-            cluster
-                .client()
-                .expect("client")
-                .get_job(&id, &Default::default(), "default"),
-        )
-        .expect("job");
+    let client = cluster.client().expect("client");
+    let job = block_on(client.get_job(&id, &Default::default(), "default")).expect("job");
     assert_eq!(job.job.state.state_type, bh_models::JobStateType::Stopped);
 }

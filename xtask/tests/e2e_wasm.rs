@@ -4,7 +4,7 @@
 use std::process::Output;
 
 use serde_json::Value;
-use xtask::cluster::{Binaries, Cluster};
+use xtask::cluster::{block_on, Binaries, Cluster};
 use xtask::samples::{failing_wasm, hello_wasm};
 
 fn start(nodes: usize) -> (tempfile::TempDir, Cluster) {
@@ -29,11 +29,7 @@ fn ok(out: &Output) -> String {
 }
 
 fn get_json(cluster: &Cluster, path: &str) -> (u16, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    block_on(async {
         let resp = reqwest::get(format!("{}{}", cluster.api_url(), path))
             .await
             .expect("GET");
@@ -44,11 +40,7 @@ fn get_json(cluster: &Cluster, path: &str) -> (u16, Value) {
 }
 
 fn put_json(cluster: &Cluster, path: &str, body: &Value) -> (u16, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
+    block_on(async {
         let resp = reqwest::Client::new()
             .put(format!("{}{}", cluster.api_url(), path))
             .json(body)
@@ -238,17 +230,7 @@ fn acknowledged_job_survives_orchestrator_sigkill() {
         .output()
         .expect("bh runs");
     ok(&out);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let done = rt
-        .block_on(cluster.client().expect("client").wait_for_job(
-            &id,
-            "default",
-            std::time::Duration::from_secs(120),
-        ))
-        .expect("job finishes");
+    let done = cluster.wait_for_job(&id).expect("job finishes");
     assert_eq!(
         done.job.state.state_type,
         bh_models::JobStateType::Completed,
@@ -324,17 +306,7 @@ fn job_in_flight_completes_after_orchestrator_sigkill_with_nodes_connected() {
     cluster
         .restart_orchestrator()
         .expect("orchestrator restarts");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let done = rt
-        .block_on(cluster.client().expect("client").wait_for_job(
-            &id,
-            "default",
-            std::time::Duration::from_secs(120),
-        ))
-        .expect("job finishes");
+    let done = cluster.wait_for_job(&id).expect("job finishes");
     assert_eq!(
         done.job.state.state_type,
         bh_models::JobStateType::Completed,
